@@ -1,0 +1,1 @@
+"""API, web interface and command line: the outermost layer; nothing imports it."""

@@ -1,0 +1,171 @@
+"""Remove what no reader would cite: line numbers, running headers, hyphenation, web boilerplate."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+_TRAILING_NUMBER = re.compile(r"^(?P<body>.*?)\s*(?P<n>\d{1,4})\s*$")
+_LEADING_NUMBER = re.compile(r"^\s*(?P<n>\d{1,4})(?:\s+(?P<body>.*?))?\s*$")
+# A run of this many consecutive line numbers marks a line-numbered draft page;
+# shorter runs are left alone because "see section 3" can end a line by chance.
+_MIN_RUN = 4
+
+
+def _strip_number_runs(lines: list[str], pattern: re.Pattern[str]) -> tuple[list[str], int]:
+    """Drop the numbers of `pattern` that belong to runs of consecutive integers."""
+    cands: list[tuple[int, int]] = []
+    for i, line in enumerate(lines):
+        m = pattern.match(line)
+        if m:
+            cands.append((i, int(m.group("n"))))
+    keep_idx: set[int] = set()
+    run: list[int] = []
+    prev_n: int | None = None
+    for idx, n in cands:
+        if prev_n is not None and n == prev_n + 1:
+            run.append(idx)
+        else:
+            if len(run) >= _MIN_RUN:
+                keep_idx.update(run)
+            run = [idx]
+        prev_n = n
+    if len(run) >= _MIN_RUN:
+        keep_idx.update(run)
+    if not keep_idx:
+        return lines, 0
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if i in keep_idx:
+            m = pattern.match(line)
+            assert m is not None
+            body = (m.group("body") or "").rstrip()
+            out.append(body)
+        else:
+            out.append(line)
+    return out, len(keep_idx)
+
+
+def strip_line_numbers(text: str) -> str:
+    """Remove the line numbers that FDA draft guidances print on every line."""
+    lines = text.split("\n")
+    lines, n = _strip_number_runs(lines, _TRAILING_NUMBER)
+    if n == 0:
+        lines, n = _strip_number_runs(lines, _LEADING_NUMBER)
+    return "\n".join(lines)
+
+
+def _norm_furniture(line: str) -> str:
+    return re.sub(r"\d+", "#", re.sub(r"\s+", " ", line.strip().lower()))
+
+
+def remove_running_furniture(pages: Sequence[str], edge: int = 4) -> list[str]:
+    """Drop headers and footers: lines near a page edge that repeat on most pages, and bare page numbers."""
+    if len(pages) < 3:
+        return [_drop_bare_page_numbers(p) for p in pages]
+    counts: Counter[str] = Counter()
+    for page in pages:
+        lines = [ln for ln in page.split("\n") if ln.strip()]
+        seen = {_norm_furniture(ln) for ln in lines[:edge] + lines[-edge:]}
+        counts.update(seen)
+    threshold = max(3, int(0.5 * len(pages)))
+    furniture = {k for k, c in counts.items() if c >= threshold and k}
+    out: list[str] = []
+    for page in pages:
+        lines = page.split("\n")
+        nonblank = [i for i, ln in enumerate(lines) if ln.strip()]
+        edges = set(nonblank[:edge] + nonblank[-edge:])
+        kept = [ln for i, ln in enumerate(lines) if not (i in edges and _norm_furniture(ln) in furniture)]
+        out.append(_drop_bare_page_numbers("\n".join(kept)))
+    return out
+
+
+_PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?\s*$", re.IGNORECASE)
+
+
+def _drop_bare_page_numbers(page: str) -> str:
+    lines = page.split("\n")
+    nonblank = [i for i, ln in enumerate(lines) if ln.strip()]
+    edges = set(nonblank[:2] + nonblank[-2:])
+    return "\n".join(ln for i, ln in enumerate(lines) if not (i in edges and _PAGE_NUMBER.match(ln)))
+
+
+_HYPHEN_BREAK = re.compile(r"([a-z])-[ \t]*\n[ \t]*([a-z])")
+
+
+def dehyphenate(text: str) -> str:
+    """Join words split across line ends ("recom-\\nmended" becomes "recommended")."""
+    return _HYPHEN_BREAK.sub(r"\1\2", text)
+
+
+def tidy_whitespace(text: str) -> str:
+    """Trim line ends and collapse runs of blank lines to one."""
+    lines = [ln.rstrip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    lines = [ln if ln.strip() else "" for ln in lines]
+    text = "\n".join(lines)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip("\n")
+
+
+# Web boilerplate. A line that opens one of these blocks ends the article: everything after a
+# cookie notice, a copyright line or a "contact us" block on a saved web page is site furniture.
+_BLOCK_STARTS = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^this website uses cookies",
+        r"^we use cookies",
+        r"^cookie (policy|settings|preferences)",
+        r"^copyright\s*(©|\(c\))",
+        r"^©\s*\d{4}",
+        r"^for further information\s*$",
+        r"^related (news|articles|posts)",
+        r"^share\s*$",
+        r"^ready to test your knowledge",
+    )
+]
+# Single lines that are furniture wherever they stand.
+_LINE_NOISE = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\bcookies?\b.*\b(consent|policy|settings|browser)\b",
+        r"^(filter by category|schedule a (free )?meeting|subscribe|sign up|log ?in|menu|search)\b.{0,40}$",
+        r"\bfree webinar\b",
+        r"^explore innovative, purpose-built ai solutions",
+        r"\bwebinar\b.*\b(find out|register|join)\b",
+        r"^in this webinar\b",
+        r"^(contents|in brief|in more detail)\s*$",
+        r"^for more information, please click",
+        r"please contact (us|our team)",
+        r"\bcontact us at\b",
+        r"^read the (whole|full) (document|article|report) here",
+        r"all rights reserved",
+        r"\bdisclaim(er|s)?\b.*\bliabilit",
+    )
+]
+
+
+def strip_web_boilerplate(text: str) -> str:
+    """Cut cookie notices, navigation, contact blocks and legal disclaimers from a saved web page."""
+    lines = text.split("\n")
+    out: list[str] = []
+    for line in lines:
+        stripped = line.strip().lstrip("•*-· ").strip()
+        if any(p.search(stripped) for p in _BLOCK_STARTS):
+            break
+        if any(p.search(stripped) for p in _LINE_NOISE):
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def clean_pdf_pages(pages: Sequence[str]) -> list[str]:
+    """Clean the pages of a PDF as a whole: furniture needs to see every page."""
+    numbered = [strip_line_numbers(p) for p in pages]
+    unfurnished = remove_running_furniture([tidy_whitespace(p) for p in numbered])
+    return [tidy_whitespace(dehyphenate(p)) for p in unfurnished]
+
+
+def clean_web_text(text: str) -> str:
+    """Clean a web page or text document saved as text."""
+    return tidy_whitespace(dehyphenate(strip_web_boilerplate(tidy_whitespace(text))))

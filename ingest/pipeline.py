@@ -1,0 +1,373 @@
+"""Ingest wiring: files become live chunks in the catalog, vectors in Chroma and terms in BM25.
+
+Order of writes, chosen so that a kill at any point leaves a consistent store:
+1. new vectors are upserted to Chroma (not yet live: the catalog does not list them);
+2. the catalog switches the file to its new chunks in one transaction (the moment of change);
+3. retired vectors are deleted, and the lexical index is rebuilt for the new generation.
+`reconcile()` runs before every ingest and finishes whatever step 3 a killed run left undone.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+from ingest.catalog import Catalog
+from ingest.chunking import CHUNKER_VERSION, chunk_id, chunk_pages, document_id
+from ingest.embedding import MODEL_MAX_TOKENS, EncodingEmbedder, make_embedder, token_counter
+from ingest.errors import IndexMismatch, IngestError, NotFound
+from ingest.lexical import LexicalIndex
+from ingest.loaders import SUPPORTED, load
+from ingest.manifest import MANIFEST_NAME, infer_meta, load_manifest
+from ingest.settings import IngestSettings
+from ingest.types import Chunk, DocumentMeta
+from ingest.vectorstore import ChromaStore, HNSWParams, IndexIdentity
+
+# Files that describe a corpus folder rather than belong to it.
+_NOT_DOCUMENTS = frozenset({MANIFEST_NAME, "SOURCES.md", "README.md"})
+Outcome = Literal["added", "updated", "unchanged", "failed", "removed"]
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file."""
+
+    file: str
+    outcome: Outcome
+    document_id: str | None = None
+    chunks: int = 0
+    pages: int = 0
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """The closing summary of an ingest run."""
+
+    results: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    parse_seconds: float = 0.0
+
+    def count(self, outcome: Outcome) -> int:
+        """How many files ended with `outcome`."""
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def chunks(self) -> int:
+        """Chunks written by this run."""
+        return sum(r.chunks for r in self.results if r.outcome in ("added", "updated"))
+
+    @property
+    def pages(self) -> int:
+        """Pages read by this run."""
+        return sum(r.pages for r in self.results if r.outcome in ("added", "updated"))
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    file: str
+    document_id: str
+    meta: DocumentMeta
+    pages: tuple[str, ...]
+    size_bytes: int
+    chunks: tuple[tuple[Chunk, str], ...]
+    seconds: float
+
+
+def model_dimension(backend: str, model: str) -> int:
+    """The embedding dimension, read from the model's files without loading it."""
+    if backend == "hashing":
+        return 64
+    from ingest.embedding import resolve_model_path
+
+    pooling = resolve_model_path(model) / "1_Pooling" / "config.json"
+    try:
+        return int(json.loads(pooling.read_text())["word_embedding_dimension"])
+    except (OSError, KeyError, ValueError):
+        return int(json.loads((resolve_model_path(model) / "config.json").read_text())["hidden_size"])
+
+
+def embed_text_for(chunk: Chunk, count: Callable[[str], int], budget: int) -> str:
+    """The text that is embedded and BM25-indexed: title and section path, then the chunk.
+
+    The context prefix is shortened word by word until the whole fits the model's input, so the
+    chunk's own text is never cut.
+    """
+    prefix = chunk.title
+    if chunk.heading_path:
+        prefix += " — " + " > ".join(chunk.heading_path)
+    words = prefix.split()
+    while words and count(" ".join(words)) > budget:
+        words = words[: max(0, len(words) - 3)]
+    return (" ".join(words) + "\n" + chunk.text) if words else chunk.text
+
+
+def parse_file(
+    path: str, data: bytes, meta: DocumentMeta | None, max_pages: int, max_tokens: int, model: str, embed_context: bool
+) -> _Parsed:
+    """Load, clean and chunk one file (runs in a worker process)."""
+    t0 = time.perf_counter()
+    p = Path(path)
+    raw = load(p, data, max_pages=max_pages)
+    meta = meta or infer_meta(p, raw.pages[0] if raw.pages else "", raw.pdf_title)
+    count = token_counter(model)
+    doc_id = document_id(data)
+    spans = chunk_pages(raw.pages, count, max_tokens=max_tokens, is_text_file=raw.is_text_file)
+    if not spans:
+        raise IngestError(p.name, "no text to index after cleaning")
+    budget = MODEL_MAX_TOKENS - max_tokens - 1
+    chunks: list[tuple[Chunk, str]] = []
+    for i, s in enumerate(spans):
+        c = Chunk(
+            chunk_id=chunk_id(doc_id, s), document_id=doc_id, file=p.name, title=meta.title, ordinal=i,
+            section=s.section, heading_path=s.heading_path, page_start=s.page_start, page_end=s.page_end,
+            char_start=s.char_start, char_end=s.char_end, text=s.text, kind=s.kind,  # type: ignore[arg-type]
+            meta=meta,
+        )
+        chunks.append((c, embed_text_for(c, count, budget) if embed_context else c.text))
+    return _Parsed(p.name, doc_id, meta, raw.pages, len(data), tuple(chunks), time.perf_counter() - t0)
+
+
+def _chroma_metadata(c: Chunk) -> dict[str, Any]:
+    m = c.meta
+    return {
+        "document_id": c.document_id, "file": c.file, "page_start": c.page_start, "page_end": c.page_end,
+        "issuing_body": m.issuing_body, "jurisdiction": m.jurisdiction, "doc_type": m.doc_type,
+        "status": m.status, "year": m.year if m.year is not None else -1,
+    }
+
+
+def expand_paths(paths: Iterable[Path]) -> list[Path]:
+    """Files named, and supported files under folders named (corpus description files skipped)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and not f.name.startswith(".") and f.name not in _NOT_DOCUMENTS:
+                    out.append(f)
+        else:
+            out.append(p)
+    return out
+
+
+class Index:
+    """The whole index: catalog, vectors and lexical terms, kept in step."""
+
+    def __init__(self, settings: IngestSettings, embedder: EncodingEmbedder | None = None) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._embedder = embedder
+        dim = embedder.dimension if embedder is not None else model_dimension(settings.embed_backend, settings.embed_model)
+        name = embedder.name if embedder is not None else settings.embed_model
+        self.identity = IndexIdentity(embed_model=name, dimension=dim, chunker_version=CHUNKER_VERSION)
+        self.catalog = Catalog(self.data_dir / "catalog.sqlite3")
+        self._check_catalog_identity()
+        self.vectors = ChromaStore(
+            settings.collection,
+            self.identity,
+            path=None if settings.chroma_url else self.data_dir / "chroma",
+            url=settings.chroma_url,
+            hnsw=HNSWParams(settings.hnsw_max_neighbors, settings.hnsw_ef_construction, settings.hnsw_ef_search),
+        )
+        self.lexical = LexicalIndex(self.data_dir / "lexical")
+
+    # --- identity ---------------------------------------------------------------------------
+    def _check_catalog_identity(self) -> None:
+        want = {k: str(v) for k, v in self.identity.as_metadata().items()}
+        have = {k: self.catalog.get_meta(k) for k in want}
+        if all(v is None for v in have.values()):
+            self.catalog.set_meta(want)
+            return
+        for key, value in want.items():
+            if have[key] != value:
+                raise IndexMismatch(
+                    f"The index in {self.data_dir} was built with {key}={have[key]!r} but {key}={value!r} is "
+                    "configured. Run `regassist ingest --rebuild PATH...` to rebuild it, or configure the model "
+                    "and chunker it was built with."
+                )
+
+    @classmethod
+    def wipe(cls, settings: IngestSettings) -> None:
+        """Delete the catalog, the lexical index and the collection, for a rebuild."""
+        import chromadb
+        from chromadb.config import Settings
+
+        for name in ("catalog.sqlite3", "catalog.sqlite3-wal", "catalog.sqlite3-shm"):
+            (settings.data_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(settings.data_dir / "lexical", ignore_errors=True)
+        if settings.chroma_url:
+            from urllib.parse import urlparse
+
+            u = urlparse(settings.chroma_url)
+            client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
+                                         settings=Settings(anonymized_telemetry=False))
+            try:
+                client.delete_collection(settings.collection)
+            except Exception:  # noqa: BLE001 - absent collection: nothing to delete
+                pass
+        else:
+            shutil.rmtree(settings.data_dir / "chroma", ignore_errors=True)
+
+    @property
+    def embedder(self) -> EncodingEmbedder:
+        """The embedding model, loaded on first use (an unchanged re-ingest never loads it)."""
+        if self._embedder is None:
+            s = self.settings
+            self._embedder = make_embedder(s.embed_backend, s.embed_model, s.embed_batch_size)
+        return self._embedder
+
+    # --- consistency ------------------------------------------------------------------------
+    def reconcile(self) -> dict[str, int]:
+        """Bring vectors and the lexical index in line with the catalog after an interrupted run."""
+        live = self.catalog.chunk_ids()
+        stored = self.vectors.ids()
+        orphans = sorted(stored - live)
+        missing = sorted(live - stored)
+        if orphans:
+            self.vectors.delete(orphans)
+        if missing:
+            by_id = self.catalog.chunks_by_id(missing)
+            texts = dict(self.catalog.iter_chunk_texts())
+            vecs = self.embedder.encode([texts[i] for i in missing])
+            self.vectors.upsert(missing, vecs, [_chroma_metadata(by_id[i]) for i in missing])
+        rebuilt = self.refresh_lexical()
+        return {"orphans_removed": len(orphans), "vectors_restored": len(missing), "lexical_rebuilt": int(rebuilt)}
+
+    def refresh_lexical(self) -> bool:
+        """Rebuild the lexical index if the catalog changed since it was built; load it otherwise."""
+        gen = self.catalog.generation()
+        if self.lexical.generation == gen:
+            return False
+        if self.lexical.stored_generation() == gen and self.lexical.load():
+            return False
+        self.lexical.build(self.catalog.iter_chunk_texts(), gen)
+        return True
+
+    # --- ingest -----------------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        progress: Callable[[FileResult], None] | None = None,
+        prune: bool = False,
+    ) -> IngestReport:
+        """Ingest files and folders; per-file errors are reported and the rest of the batch goes on."""
+        t0 = time.perf_counter()
+        paths = list(paths)
+        self.reconcile()
+        report = IngestReport()
+        files = expand_paths(paths)
+        manifests: dict[Path, dict[str, DocumentMeta]] = {}
+        todo: list[tuple[Path, bytes, DocumentMeta | None, str | None]] = []
+        for f in files:
+            try:
+                data = f.read_bytes()
+            except OSError as exc:
+                self._record(report, FileResult(f.name, "failed", error=f"{f.name}: cannot read ({exc.strerror})"), progress)
+                continue
+            doc_id = document_id(data)
+            existing = self.catalog.document_by_file(f.name)
+            if existing is not None and existing["document_id"] == doc_id:
+                self._record(report, FileResult(f.name, "unchanged", doc_id, pages=existing["pages"]), progress)
+                continue
+            if f.parent not in manifests:
+                try:
+                    manifests[f.parent] = load_manifest(f.parent)
+                except IngestError as exc:
+                    manifests[f.parent] = {}
+                    self._record(report, FileResult(MANIFEST_NAME, "failed", error=str(exc)), progress)
+            todo.append((f, data, manifests[f.parent].get(f.name), None if existing is None else existing["document_id"]))
+
+        for item, parsed_or_error in self._parse_all(todo):
+            f, _data, _meta, old_id = item
+            if isinstance(parsed_or_error, IngestError):
+                self._record(report, FileResult(f.name, "failed", error=str(parsed_or_error)), progress)
+                continue
+            parsed = parsed_or_error
+            report.parse_seconds += parsed.seconds
+            te = time.perf_counter()
+            ids = [c.chunk_id for c, _ in parsed.chunks]
+            vecs = self.embedder.encode([t for _, t in parsed.chunks])
+            report.embed_seconds += time.perf_counter() - te
+            self.vectors.upsert(ids, vecs, [_chroma_metadata(c) for c, _ in parsed.chunks])
+            retired = self.catalog.replace_document(
+                parsed.file, parsed.document_id, parsed.meta, parsed.pages, parsed.size_bytes, parsed.chunks
+            )
+            self.vectors.delete(retired)
+            outcome: Outcome = "updated" if old_id else "added"
+            self._record(
+                report,
+                FileResult(parsed.file, outcome, parsed.document_id, len(parsed.chunks), len(parsed.pages)),
+                progress,
+            )
+        if prune:
+            seen = {f.name for f in files}
+            for row in self.catalog.documents():
+                if row["file"] not in seen:
+                    self.remove(row["document_id"], refresh=False)
+                    self._record(report, FileResult(row["file"], "removed", row["document_id"]), progress)
+        self.refresh_lexical()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    @staticmethod
+    def _record(report: IngestReport, result: FileResult, progress: Callable[[FileResult], None] | None) -> None:
+        report.results.append(result)
+        if progress is not None:
+            progress(result)
+
+    def _parse_all(
+        self, todo: list[tuple[Path, bytes, DocumentMeta | None, str | None]]
+    ) -> Iterator[tuple[tuple[Path, bytes, DocumentMeta | None, str | None], _Parsed | IngestError]]:
+        """Parse files in a worker process while the caller embeds, so parsing hides behind embedding."""
+        s = self.settings
+        args = [(str(f), data, meta, s.max_pages, s.chunk_max_tokens, s.embed_model, s.embed_context)
+                for f, data, meta, _ in todo]
+        if len(todo) <= 1:
+            for item, a in zip(todo, args, strict=True):
+                yield item, _safe_parse(*a)
+            return
+        # fork is safe here only while no torch threads exist; spawn is used once the model is loaded.
+        method = "fork" if self._embedder is None or not hasattr(self._embedder, "_model") else "spawn"
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context(method)) as pool:
+            futures: list[Future[_Parsed | IngestError]] = [pool.submit(_safe_parse, *a) for a in args]
+            for item, fut in zip(todo, futures, strict=True):
+                yield item, fut.result()
+
+    # --- removal and listing ------------------------------------------------------------------
+    def remove(self, document_id: str, refresh: bool = True) -> int:
+        """Remove a document from every index; return how many chunks it had."""
+        self.reconcile()
+        ids = self.catalog.remove_document(document_id)
+        if not ids and self.catalog.document(document_id) is None:
+            matches = [r for r in self.catalog.documents() if r["document_id"].startswith(document_id)]
+            if len(matches) == 1:
+                return self.remove(matches[0]["document_id"], refresh)
+            if not ids:
+                raise NotFound(f"No document with id '{document_id}'; `regassist docs` lists them")
+        self.vectors.delete(ids)
+        if refresh:
+            self.refresh_lexical()
+        return len(ids)
+
+    def close(self) -> None:
+        """Release the catalog connection."""
+        self.catalog.close()
+
+
+def _safe_parse(*args: Any) -> _Parsed | IngestError:
+    try:
+        return parse_file(*args)
+    except IngestError as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+        return IngestError(Path(args[0]).name, f"could not be read ({type(exc).__name__}: {exc})")

@@ -1,0 +1,37 @@
+"""Ingest settings: one class, one env prefix, built on demand and never at import time."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseSettings):
+    """Where the index lives and how it is built. Every field reads `REGASSIST_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="REGASSIST_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".regassist"), description="Catalog, Chroma directory and lexical index")
+    chroma_url: str | None = Field(default=None, description="Chroma server URL; unset means an embedded store")
+    collection: str = "regassist"
+    embed_backend: str = "sentence-transformers"
+    embed_model: str = "all-MiniLM-L6-v2"
+    embed_batch_size: int = 32
+    chunk_max_tokens: int = Field(default=200, ge=32, le=254)
+    max_pages: int = Field(default=5000, ge=1)
+    # Title and section path are prepended to each chunk before embedding and BM25 indexing.
+    embed_context: bool = True
+    # HNSW parameters. Chroma's defaults (M=16, ef_search=10) gave recall@10 of 0.33 against exact
+    # search on 20,000 vectors here; these give >= 0.98 on the bundled corpus (tests/test_vectorstore).
+    hnsw_max_neighbors: int = 32
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 128
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> IngestSettings:
+    """The process's settings, read once from the environment."""
+    return IngestSettings()

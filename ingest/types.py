@@ -1,0 +1,81 @@
+"""Frozen records handed between the ingest stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DocType = Literal[
+    "guideline",
+    "guidance",
+    "draft guidance",
+    "reflection paper",
+    "regulation annex",
+    "strategy",
+    "news",
+    "summary",
+    "unknown",
+]
+Status = Literal["draft", "final", "superseded"]
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    """What a reader needs to know about a document before trusting it."""
+
+    title: str
+    issuing_body: str = "unknown"
+    jurisdiction: str = "unknown"
+    doc_type: str = "unknown"
+    status: str = "final"
+    year: int | None = None
+    source: str = ""
+    licence: str = ""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of cleaned text; `number` is 1-based. Text files are a single page."""
+
+    number: int
+    text: str
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    """A file read and cleaned, before chunking."""
+
+    document_id: str
+    file: str
+    meta: DocumentMeta
+    pages: tuple[Page, ...]
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable span of a document with exact provenance.
+
+    `text` is exactly `pages[page_start].text[char_start:]` ... `pages[page_end].text[:char_end]`
+    joined with a newline across page breaks, so a viewer can highlight it on the page.
+    """
+
+    chunk_id: str
+    document_id: str
+    file: str
+    title: str
+    ordinal: int
+    section: str
+    heading_path: tuple[str, ...]
+    page_start: int
+    page_end: int
+    char_start: int
+    char_end: int
+    text: str
+    kind: Literal["text", "table", "list"] = "text"
+    meta: DocumentMeta = field(default_factory=lambda: DocumentMeta(title=""))
+
+    @property
+    def section_label(self) -> str:
+        """Section number and heading path as a reader would cite it."""
+        return " > ".join(self.heading_path)
