@@ -10,11 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from assistant.sentences import normalise
+from assistant.types import Answer
 from ingest.errors import RegassistError
 from ingest.pipeline import FileResult, Index
 from ingest.settings import IngestSettings
 
-app = typer.Typer(help="regassist: cited answers from regulatory guidance.", no_args_is_help=True)
+app = typer.Typer(help="regassist: cited answers from regulatory guidance.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 docs_app = typer.Typer(help="List and remove indexed documents.", invoke_without_command=True)
 app.add_typer(docs_app, name="docs")
 out = Console()
@@ -123,6 +126,83 @@ def docs_remove(
         return
     out.print(f"removed {document_id}: {n} chunks")
     index.close()
+
+
+def _print_answer(answer: Answer) -> None:
+    if answer.abstained:
+        out.print(f"[bold yellow]Not answered[/bold yellow] ({answer.abstain_reason})")
+        out.print(answer.answer)
+        return
+    out.print(answer.answer)
+    for w in answer.warnings:
+        out.print(f"[yellow]note:[/yellow] {w}")
+    out.print()
+    for c in answer.citations:
+        status = "" if c.status == "final" else f" [{c.status.upper()}]"
+        out.print(f"[bold][{c.n}][/bold] {c.title}{status} — section {c.section or '-'}, page {c.page} ({c.file})")
+        out.print(f"    “{normalise(c.quote)}”", style="dim")
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question")] = None,
+    from_file: Annotated[Path | None, typer.Option("--from", help=".txt (one per line) or .jsonl (id, question)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the output contract as JSON")] = False,
+    body: Annotated[list[str] | None, typer.Option(help="Only documents of this issuing body (repeatable)")] = None,
+    status: Annotated[list[str] | None, typer.Option(help="Only documents of this status (repeatable)")] = None,
+    doc_type: Annotated[list[str] | None, typer.Option("--type", help="Only this document type (repeatable)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Answer a question from the indexed documents, with citations, or say plainly that they do not."""
+    import json
+
+    from assistant.retrieval import Filters
+    from assistant.service import Assistant
+
+    if (question is None) == (from_file is None):
+        err.print("[red]error:[/red] give a QUESTION or --from FILE (not both)")
+        raise typer.Exit(2)
+    filters = Filters(issuing_body=tuple(body or ()), status=tuple(status or ()), doc_type=tuple(doc_type or ()))
+    try:
+        assistant = Assistant(Index(_settings(data_dir)))
+        if from_file is None:
+            assert question is not None
+            answer = assistant.ask(question, filters)
+            if json_out:
+                print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+            else:
+                _print_answer(answer)
+            return
+        for qid, q in _read_questions(from_file):
+            try:
+                row = assistant.ask(q, filters).to_dict()
+                row["id"] = qid
+            except RegassistError as exc:
+                row = {"id": qid, "question": q, "error": str(exc)}
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+    except RegassistError as exc:
+        _fail(exc)
+
+
+def _read_questions(path: Path) -> list[tuple[str, str]]:
+    import json
+
+    if not path.exists():
+        raise typer.BadParameter(f"{path}: no such file", param_hint="--from")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if path.suffix == ".jsonl":
+        out = []
+        for i, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                out.append((str(obj["id"]), str(obj["question"])))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise typer.BadParameter(f"{path}:{i}: needs a JSON object with 'id' and 'question' ({exc})",
+                                         param_hint="--from") from exc
+        return out
+    return [(str(i), q.strip()) for i, q in enumerate(lines, start=1) if q.strip()]
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Assistant: hybrid retrieval, cited answers, verification after generation, typed refusals."""

@@ -1,0 +1,196 @@
+"""Hybrid retrieval: dense (Chroma) and lexical (BM25) fused by reciprocal rank, filtered, de-duplicated."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from assistant.types import Evidence
+from ingest.pipeline import Index
+from ingest.types import Chunk
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Metadata filters on the documents searched; empty fields do not filter."""
+
+    issuing_body: tuple[str, ...] = ()
+    jurisdiction: tuple[str, ...] = ()
+    doc_type: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    year_min: int | None = None
+    year_max: int | None = None
+
+    def is_empty(self) -> bool:
+        """True when nothing is filtered."""
+        return not (self.issuing_body or self.jurisdiction or self.doc_type or self.status
+                    or self.year_min is not None or self.year_max is not None)
+
+    def chroma_where(self) -> dict[str, Any] | None:
+        """The same filters as a Chroma `where` clause."""
+        clauses: list[dict[str, Any]] = []
+        for key in ("issuing_body", "jurisdiction", "doc_type", "status"):
+            values = getattr(self, key)
+            if values:
+                clauses.append({key: {"$in": list(values)}})
+        if self.year_min is not None:
+            clauses.append({"year": {"$gte": self.year_min}})
+        if self.year_max is not None:
+            clauses.append({"year": {"$lte": self.year_max}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def allows(self, row: Any) -> bool:
+        """Whether a catalog row (issuing_body, jurisdiction, doc_type, status, year) passes."""
+        for key in ("issuing_body", "jurisdiction", "doc_type", "status"):
+            values = getattr(self, key)
+            if values and row[key] not in values:
+                return False
+        year = row["year"]
+        if self.year_min is not None and (year is None or year < self.year_min):
+            return False
+        return not (self.year_max is not None and (year is None or year > self.year_max))
+
+
+class Reranker(Protocol):
+    """Scores (question, passage) pairs; a cross-encoder loaded from a local path fits here."""
+
+    def score(self, question: str, passages: Sequence[str]) -> list[float]:
+        """One relevance score per passage, higher is better."""
+        ...
+
+
+@dataclass
+class RetrievalConfig:
+    """How candidates are gathered and fused."""
+
+    k: int = 8
+    candidates: int = 40
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    near_duplicate_jaccard: float = 0.85
+    merge_neighbours: bool = True
+
+
+@dataclass
+class HybridSearcher:
+    """Dense and lexical search over one Index, fused with weighted reciprocal rank fusion."""
+
+    index: Index
+    config: RetrievalConfig = field(default_factory=RetrievalConfig)
+    reranker: Reranker | None = None
+    _mask_cache: dict[tuple[int, Filters], np.ndarray] = field(default_factory=dict)
+
+    def embed_query(self, question: str) -> np.ndarray:
+        """The question's vector."""
+        return self.index.embedder.encode([question])[0]
+
+    def search(self, question: str, filters: Filters | None = None, k: int | None = None,
+               qvec: np.ndarray | None = None) -> list[Evidence]:
+        """The k best passages for a question."""
+        cfg = self.config
+        k = k or cfg.k
+        filters = filters or Filters()
+        self.index.refresh_lexical()
+        if qvec is None:
+            qvec = self.embed_query(question)
+        dense = self.index.vectors.query(qvec, cfg.candidates, filters.chroma_where())
+        mask = None if filters.is_empty() else self._mask(filters)
+        lexical = self.index.lexical.query(question, cfg.candidates, mask)
+        fused: dict[str, float] = {}
+        dense_score = dict(dense)
+        lex_score = dict(lexical)
+        for weight, ranked in ((cfg.dense_weight, dense), (cfg.lexical_weight, lexical)):
+            for rank, (cid, _) in enumerate(ranked):
+                fused[cid] = fused.get(cid, 0.0) + weight / (cfg.rrf_k + rank + 1)
+        # The catalog decides what is live: a vector or term of a replaced document is never returned.
+        chunks = self.index.catalog.chunks_by_id(fused)
+        order = sorted((cid for cid in fused if cid in chunks), key=lambda c: -fused[c])
+        if self.reranker is not None and order:
+            top = order[: cfg.candidates]
+            scores = self.reranker.score(question, [chunks[c].text for c in top])
+            order = [c for _, c in sorted(zip(scores, top, strict=True), key=lambda t: -t[0])]
+        picked = _collapse_near_duplicates([chunks[c] for c in order], cfg.near_duplicate_jaccard)
+        evidence = [
+            Evidence((c,), fused[c.chunk_id], dense_score.get(c.chunk_id, 0.0), lex_score.get(c.chunk_id, 0.0))
+            for c in picked[: k]
+        ]
+        return _merge_neighbours(evidence) if cfg.merge_neighbours else evidence
+
+    def _mask(self, filters: Filters) -> np.ndarray:
+        key = (self.index.lexical.generation, filters)
+        if key not in self._mask_cache:
+            allowed = {r["chunk_id"] for r in self.index.catalog.filter_mask_rows() if filters.allows(r)}
+            self._mask_cache.clear()
+            self._mask_cache[key] = self.index.lexical.mask_for(allowed)
+        return self._mask_cache[key]
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _collapse_near_duplicates(chunks: list[Chunk], threshold: float) -> list[Chunk]:
+    """Keep the best of chunks whose word sets overlap above `threshold` (repeated boilerplate, reissues)."""
+    kept: list[tuple[Chunk, frozenset[str]]] = []
+    for c in chunks:
+        w = _words(c.text)
+        if any(len(w & kw) / max(1, len(w | kw)) >= threshold for _, kw in kept):
+            continue
+        kept.append((c, w))
+    return [c for c, _ in kept]
+
+
+def _merge_neighbours(evidence: list[Evidence]) -> list[Evidence]:
+    """Merge retrieved chunks that are adjacent in the same section of the same document."""
+    out: list[Evidence] = []
+    for e in evidence:
+        c = e.chunk
+        for i, prev in enumerate(out):
+            first, last = prev.chunks[0], prev.chunks[-1]
+            if first.document_id != c.document_id or first.heading_path != c.heading_path:
+                continue
+            if c.ordinal == last.ordinal + 1:
+                out[i] = Evidence(prev.chunks + (c,), prev.score + e.score, max(prev.dense_score, e.dense_score),
+                                  max(prev.lexical_score, e.lexical_score))
+                break
+            if c.ordinal == first.ordinal - 1:
+                out[i] = Evidence((c,) + prev.chunks, prev.score + e.score, max(prev.dense_score, e.dense_score),
+                                  max(prev.lexical_score, e.lexical_score))
+                break
+        else:
+            out.append(e)
+    return out
+
+
+class RegassistRetriever(BaseRetriever):
+    """The hybrid searcher as a LangChain retriever: one Document per passage, provenance in metadata."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    searcher: Any  # HybridSearcher; a plain dataclass pydantic need not validate
+    filters: Filters | None = None
+    k: int = 8
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [
+            Document(
+                page_content=e.text,
+                metadata={
+                    "chunk_id": e.chunk.chunk_id, "chunk_ids": [c.chunk_id for c in e.chunks],
+                    "document_id": e.chunk.document_id, "file": e.chunk.file, "title": e.chunk.title,
+                    "section": e.chunk.section, "page_start": e.chunk.page_start,
+                    "page_end": e.chunks[-1].page_end, "score": e.score, "status": e.chunk.meta.status,
+                },
+            )
+            for e in self.searcher.search(query, self.filters, self.k)
+        ]

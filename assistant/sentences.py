@@ -1,0 +1,48 @@
+"""Sentence spans with exact offsets, so a quote is always a verbatim slice of its chunk."""
+
+from __future__ import annotations
+
+import re
+
+_ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|Sec|No|Nos|Fig|Vol|Inc|Ltd|Co|Dr|Mr|Ms|St|approx|al|Rev|Art|para)\.|\b[A-Z]\.)$")
+_BOUNDARY = re.compile(r"[.!?;](?:[\"”’')\]])?(?=\s+[\"“‘(\[]?[A-Z0-9•])|\n\s*\n|\n(?=\s*(?:[•▪●\-–*]|\(?[a-z0-9]{1,3}\)|\d+(?:\.\d+)*\.?\s+[A-Z])\s)")
+
+
+def sentence_spans(text: str, min_chars: int = 3) -> list[tuple[int, int]]:
+    """(start, end) offsets of the sentences of `text`, trimmed of surrounding whitespace."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _BOUNDARY.finditer(text):
+        end = m.end() if text[m.start()] in ".!?;" else m.start()
+        if _ABBREV.search(text[max(start, end - 8) : end]):
+            continue
+        spans.append((start, end))
+        start = m.end()
+    spans.append((start, len(text)))
+    out: list[tuple[int, int]] = []
+    for s, e in _split_headings(text, spans):
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e - s >= min_chars:
+            out.append((s, e))
+    return out
+
+
+def _split_headings(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """A short unpunctuated first line is a heading, not the start of the sentence below it."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        nl = text.find("\n", s, e)
+        head = text[s:nl].strip() if nl != -1 else ""
+        if nl != -1 and 3 <= len(head) <= 60 and head[-1] not in ".;:!?," and text[nl + 1 : nl + 2].isupper():
+            out.extend([(s, nl), (nl + 1, e)])
+        else:
+            out.append((s, e))
+    return out
+
+
+def normalise(text: str) -> str:
+    """Collapse whitespace, for display and comparison (never for quotes)."""
+    return re.sub(r"\s+", " ", text).strip()

@@ -1,0 +1,303 @@
+"""The assistant, wired in one place: retrieve, generate (extractive or LLM), verify, or refuse."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from assistant.extractive import pick_sentences
+from assistant.llm import BackendError, ChatBackend, make_chat_model
+from assistant.prompts import DECLINE, PROMPT_VERSION
+from assistant.retrieval import Filters, HybridSearcher, RetrievalConfig
+from assistant.sentences import normalise
+from assistant.settings import AssistantSettings
+from assistant.types import Answer, Citation, Claim, Evidence
+from assistant.verify import Support, Verifier, hard_facts, split_claims
+from ingest.errors import RegassistError
+from ingest.lexical import tokenize
+from ingest.pipeline import Index
+from ingest.types import Chunk
+
+EXTRACTIVE_PROMPT_VERSION = "extractive-v1"
+_PREMISE = re.compile(
+    r"^\s*(?:since|given that|as|because|now that|considering that)\s+(?P<premise>[^,?]{12,}?),\s*(?P<rest>.+)$",
+    re.IGNORECASE,
+)
+# Words that make a premise a strong claim; if the evidence does not repeat them, the premise is doubted.
+_ABSOLUTES = re.compile(r"\b(only|once|never|always|all|every|no longer|exclusively|solely)\b", re.IGNORECASE)
+_ACRONYM_Q = re.compile(r"\b[A-Z][A-Z0-9]{2,}s?\b")
+_UNIT_NUMBER = re.compile(r"\b(\d+(?:\.\d+)?)\s*(days?|months?|years?|hours?|weeks?|%|percent)\b", re.IGNORECASE)
+
+
+class InvalidQuestion(RegassistError):
+    """The question is empty or too long."""
+
+
+@dataclass
+class _Verified:
+    text: str
+    claims: list[Claim]
+    citations: list[Citation]
+
+
+class Assistant:
+    """Answers questions from the index with verified citations, or refuses with a reason."""
+
+    def __init__(self, index: Index, settings: AssistantSettings | None = None,
+                 chat: ChatBackend | None = None) -> None:
+        self.index = index
+        self.settings = settings or AssistantSettings()
+        s = self.settings
+        self.searcher = HybridSearcher(
+            index, RetrievalConfig(k=s.k, candidates=s.candidates, dense_weight=s.dense_weight,
+                                   lexical_weight=s.lexical_weight)
+        )
+        self.verifier = Verifier(encode=self._encode, threshold=s.support_threshold)
+        if chat is None and s.backend != "extractive":
+            model = make_chat_model(s)
+            chat = ChatBackend(model, s.backend, s.llm_model if s.backend == "openai" else str(s.llamacpp_model_path))
+        self.chat = chat
+
+    @property
+    def backend_name(self) -> str:
+        """Which backend answers."""
+        return self.chat.name if self.chat else "extractive"
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return self.index.embedder.encode(texts)
+
+    def _idf(self, term: str) -> float:
+        n = max(1, len(self.index.lexical))
+        df = self.index.lexical.document_frequency(term)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def index_version(self) -> str:
+        """Which index answered: catalog generation, model and chunker."""
+        ident = self.index.identity
+        return f"gen{self.index.catalog.generation()}/{ident.embed_model}/{ident.chunker_version}"
+
+    # --- public API ---------------------------------------------------------------------------
+    def ask(self, question: str, filters: Filters | None = None) -> Answer:
+        """Answer a question (the whole answer at once)."""
+        final: Answer | None = None
+        for event in self.stream(question, filters):
+            if event["type"] == "answer":
+                final = event["answer"]
+        assert final is not None
+        return final
+
+    def stream(self, question: str, filters: Filters | None = None) -> Iterator[dict[str, Any]]:
+        """Events: {"type": "retrieval"}, {"type": "token", "text"}..., then {"type": "answer", "answer"}."""
+        question = self._check_question(question)
+        t0 = time.perf_counter()
+        qvec = self.searcher.embed_query(question)
+        evidence = self.searcher.search(question, filters, qvec=qvec)
+        t_retrieval = (time.perf_counter() - t0) * 1000
+        yield {"type": "retrieval", "evidence": evidence}
+        lat = {"retrieval": t_retrieval}
+        searched = {"filters": {} if filters is None else {k: v for k, v in filters.__dict__.items() if v},
+                    "passages": len(evidence), "closest_documents": _closest(evidence)}
+        reason = self._no_evidence_reason(question, evidence)
+        if reason is not None:
+            yield {"type": "answer", "answer": self._refusal(question, reason[0], reason[1], evidence, lat, t0, searched)}
+            return
+        tg = time.perf_counter()
+        if self.chat is None:
+            picks = pick_sentences(question, evidence, self._encode, self._idf, self.settings.max_answer_sentences,
+                                   qvec=qvec)
+            lat["generation"] = (time.perf_counter() - tg) * 1000
+            if not picks or picks[0].score < self.settings.min_answer_score:
+                best = f" (best sentence score {picks[0].score:.2f})" if picks else ""
+                yield {"type": "answer", "answer": self._refusal(
+                    question, "low_confidence",
+                    f"No retrieved sentence answers the question closely enough{best}.", evidence, lat, t0, searched)}
+                return
+            claims_in = [(p.text, (p.n,)) for p in picks]
+            text = " ".join(f"{p.text} [{p.n}]" for p in picks)
+            for token in re.findall(r"\S+\s*", text):
+                yield {"type": "token", "text": token}
+        else:
+            parts: list[str] = []
+            for token in self.chat.stream(question, evidence):
+                parts.append(token)
+                yield {"type": "token", "text": token}
+            text = "".join(parts).strip()
+            lat["generation"] = (time.perf_counter() - tg) * 1000
+            if not text:
+                raise BackendError(f"{self.chat.name} backend returned an empty answer")
+            if DECLINE in text:
+                yield {"type": "answer", "answer": self._refusal(
+                    question, "no_evidence", "The model found no answer in the retrieved passages.",
+                    evidence, lat, t0, searched)}
+                return
+            claims_in = split_claims(text)
+        tv = time.perf_counter()
+        sources = {n: e for n, e in enumerate(evidence, start=1)}
+        verdicts = self.verifier.verify(claims_in, sources)
+        verified = self._assemble(verdicts)
+        lat["verification"] = (time.perf_counter() - tv) * 1000
+        yield {"type": "answer", "answer": self._finish(question, verified, evidence, lat, t0, searched)}
+
+    # --- steps --------------------------------------------------------------------------------
+    def _check_question(self, question: str) -> str:
+        q = normalise(question or "")
+        if not q:
+            raise InvalidQuestion("question: must not be empty")
+        if len(q) > self.settings.max_question_chars:
+            raise InvalidQuestion(f"question: {len(q)} characters, more than the limit of "
+                                  f"{self.settings.max_question_chars}")
+        return q
+
+    def _no_evidence_reason(self, question: str, evidence: list[Evidence]) -> tuple[str, str] | None:
+        if not evidence:
+            return "no_evidence", "No passage in the index matches the question."
+        # An acronym that the corpus never uses names a subject it does not cover (e.g. PSUR).
+        unknown = [a for a in _ACRONYM_Q.findall(question)
+                   if all(self.index.lexical.document_frequency(t) == 0 for t in tokenize(a))]
+        if unknown:
+            return "no_evidence", f"The documents never mention {', '.join(dict.fromkeys(unknown))}."
+        best = max(e.dense_score for e in evidence)
+        if best < self.settings.min_dense_score:
+            return "no_evidence", (f"The closest passage is only weakly related (similarity {best:.2f} "
+                                   f"< {self.settings.min_dense_score}).")
+        return None
+
+    def _assemble(self, verdicts: list[Support]) -> _Verified:
+        """Renumber sources in order of first citation and build claims and citations."""
+        renumber: dict[int, int] = {}
+        citations: list[Citation] = []
+        claims: list[Claim] = []
+        parts: list[str] = []
+        for v in verdicts:
+            if not v.supported and self.settings.unsupported == "remove":
+                continue
+            nums: list[int] = []
+            for n, chunk, s, e, score in v.quotes:
+                if n not in renumber:
+                    renumber[n] = len(renumber) + 1
+                    page = self._page_of(chunk, s)
+                    citations.append(Citation(
+                        n=renumber[n], document_id=chunk.document_id, title=chunk.title, file=chunk.file,
+                        page=page, section=chunk.section, quote=chunk.text[s:e], chunk_id=chunk.chunk_id,
+                        score=score, quote_start=s, quote_end=e, status=chunk.meta.status,
+                    ))
+                nums.append(renumber[n])
+            for n in v.cited:  # cited but no sentence quoted: still a retrieved source
+                if n not in renumber:
+                    continue
+                if renumber[n] not in nums:
+                    nums.append(renumber[n])
+            claims.append(Claim(v.text, tuple(nums), v.supported, v.score, v.reason))
+            marks = "".join(f"[{n}]" for n in nums)
+            parts.append(f"{v.text} {marks}".strip() + ("" if v.supported else " (unsupported)"))
+        return _Verified(" ".join(parts), claims, citations)
+
+    def _finish(self, question: str, v: _Verified, evidence: list[Evidence], lat: dict[str, float], t0: float,
+                searched: dict[str, Any]) -> Answer:
+        warnings: list[str] = []
+        supported = [c for c in v.claims if c.supported]
+        if not supported:
+            return self._refusal(question, "low_confidence",
+                                 "No sentence of the answer is supported by the passages it cites.",
+                                 evidence, lat, t0, searched, claims=v.claims)
+        cited_status = {c.status for c in v.citations if any(c.n in cl.citations for cl in supported)}
+        if cited_status and cited_status <= {"draft", "superseded"}:
+            if self.settings.drafts == "refuse":
+                return self._refusal(question, "only_draft_or_superseded",
+                                     "Only draft or superseded documents address the question.",
+                                     evidence, lat, t0, searched, claims=v.claims)
+            warnings.append("Based only on draft or superseded documents: check the current version.")
+        conflict = _conflict(question, v, supported)
+        if conflict:
+            return self._refusal(question, "conflicting_sources", conflict, evidence, lat, t0, searched,
+                                 claims=v.claims, citations=v.citations)
+        answer_text = v.text
+        premise = _PREMISE.match(question)
+        if premise and self._premise_doubtful(premise.group("premise"), v):
+            answer_text = (f"The documents do not support the premise that {premise.group('premise').strip()}. "
+                           f"What they say: {answer_text}")
+            warnings.append("The question's premise is not supported by the cited passages.")
+        if any(not c.supported for c in v.claims):
+            warnings.append("Some sentences are not supported by their cited passage and are marked (unsupported).")
+        return self._answer(question, answer_text, False, None, v.citations, v.claims, evidence, lat, t0,
+                            warnings, searched)
+
+    def _page_of(self, chunk: Chunk, offset: int) -> int:
+        """The page on which a character offset of a chunk falls; chunks may cross page breaks."""
+        if chunk.page_start == chunk.page_end:
+            return chunk.page_start
+        pos = 0
+        for page in range(chunk.page_start, chunk.page_end):
+            text = self.index.catalog.page_text(chunk.document_id, page) or ""
+            pos += len(text) - (chunk.char_start if page == chunk.page_start else 0) + 1
+            if offset < pos:
+                return page
+        return chunk.page_end
+
+    def _premise_doubtful(self, premise: str, v: _Verified) -> bool:
+        quotes = " ".join(c.quote for c in v.citations)
+        facts_missing = [f for f in hard_facts(premise) if f not in quotes]
+        absolutes = [w for w in _ABSOLUTES.findall(premise) if not re.search(rf"\b{w}\b", quotes, re.IGNORECASE)]
+        return bool(facts_missing or absolutes)
+
+    def _refusal(self, question: str, reason: str, why: str, evidence: list[Evidence], lat: dict[str, float],
+                 t0: float, searched: dict[str, Any], claims: list[Claim] | None = None,
+                 citations: list[Citation] | None = None) -> Answer:
+        closest = ", ".join(f"{d['title']} (p. {d['page']})" for d in searched.get("closest_documents", [])[:3])
+        text = f"The documents do not answer this question. {why}"
+        if closest:
+            text += f" Searched {searched.get('passages', 0)} passages; the closest were in: {closest}."
+        return self._answer(question, text, True, reason, citations or [], claims or [], evidence, lat, t0,
+                            [], searched)
+
+    def _answer(self, question: str, text: str, abstained: bool, reason: str | None, citations: list[Citation],
+                claims: list[Claim], evidence: list[Evidence], lat: dict[str, float], t0: float,
+                warnings: list[str], searched: dict[str, Any]) -> Answer:
+        lat = dict(lat)
+        lat.setdefault("generation", 0.0)
+        lat.setdefault("verification", 0.0)
+        lat["total"] = (time.perf_counter() - t0) * 1000
+        model = self.chat.model_name if self.chat else self.index.identity.embed_model
+        ident = hashlib.sha256(f"{question}|{text}|{time.time_ns()}".encode()).hexdigest()[:16]
+        return Answer(
+            id=ident, question=question, answer=text, abstained=abstained, abstain_reason=reason,
+            citations=tuple(citations), claims=tuple(claims), retrieval=tuple(evidence),
+            backend=self.backend_name, model=model,
+            prompt_version=PROMPT_VERSION if self.chat else EXTRACTIVE_PROMPT_VERSION,
+            index_version=self.index_version(), latency_ms=lat, warnings=tuple(warnings), searched=searched,
+        )
+
+
+def _closest(evidence: list[Evidence]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for e in evidence:
+        c = e.chunk
+        if c.document_id not in seen:
+            seen[c.document_id] = {"document_id": c.document_id, "title": c.title, "file": c.file,
+                                   "page": c.page_start, "section": c.section}
+    return list(seen.values())
+
+
+def _conflict(question: str, v: _Verified, supported: list[Claim]) -> str | None:
+    """Two supported claims from different documents giving different amounts of the same unit."""
+    if not re.search(r"\b(how (long|many|much|often|soon)|within|what (period|deadline|percentage|time))\b",
+                     question, re.IGNORECASE):
+        return None
+    by_n = {c.n: c for c in v.citations}
+    seen: dict[str, tuple[str, str]] = {}
+    for claim in supported:
+        docs = {by_n[n].document_id for n in claim.citations if n in by_n}
+        for value, unit in _UNIT_NUMBER.findall(claim.text):
+            key = unit.lower().rstrip("s")
+            for doc in docs:
+                if key in seen and seen[key][0] != doc and seen[key][1] != value:
+                    return f"Sources disagree: one gives {seen[key][1]} {key}(s), another {value} {key}(s)."
+                seen.setdefault(key, (doc, value))
+    return None

@@ -1,0 +1,159 @@
+"""Verification after generation: every claim is checked against the passages it cites.
+
+A claim is supported only if
+- it cites at least one retrieved source (citations to anything else are dropped, never shown);
+- every hard fact in it (number, date, percentage, section or article reference, acronym) appears in
+  a cited passage: a changed number is the commonest invention and the cheapest to catch;
+- its negation agrees with the best-matching passage sentence ("should" vs "should not");
+- its support score (lexical recall of its content words and embedding similarity with the
+  best-matching sentence, averaged) clears `threshold`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.sentences import normalise, sentence_spans
+from assistant.types import Evidence
+from ingest.lexical import tokenize
+from ingest.types import Chunk
+
+Encode = Callable[[list[str]], np.ndarray]
+
+_NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*(?:\([a-z0-9]{1,4}\))?%?")
+_ACRONYM = re.compile(r"\b(?:[A-Z][a-z]?){1,}[A-Z]+[a-z]?\b|\b[A-Z]{2,}s?\b")
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|neither|nor|without|none|n't)\b", re.IGNORECASE)
+_CITATION_MARK = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+
+
+@dataclass(frozen=True)
+class Support:
+    """The verdict on one claim, with the quote that supports it best."""
+
+    text: str
+    cited: tuple[int, ...]
+    dropped: tuple[int, ...]
+    supported: bool
+    score: float
+    reason: str | None
+    quotes: tuple[tuple[int, Chunk, int, int, float], ...]  # (n, chunk, start, end, score)
+
+
+def split_claims(answer: str) -> list[tuple[str, tuple[int, ...]]]:
+    """Split generated text into sentences with the [n] markers that follow each."""
+    text = normalise(answer)
+    if not text:
+        return []
+    pieces: list[tuple[str, tuple[int, ...]]] = []
+    for s, e in sentence_spans(text):
+        sent = text[s:e]
+        nums = tuple(int(n) for m in _CITATION_MARK.finditer(sent) for n in re.split(r"\s*[,;]\s*", m.group(1)))
+        clean = _CITATION_MARK.sub("", sent).strip()
+        if not clean or re.fullmatch(r"[\W\d]*", clean):
+            if pieces and nums:  # markers that spilled past the full stop belong to the sentence before
+                t, c = pieces[-1]
+                pieces[-1] = (t, tuple(dict.fromkeys(c + nums)))
+            continue
+        pieces.append((clean, tuple(dict.fromkeys(nums))))
+    return pieces
+
+
+def hard_facts(text: str) -> list[str]:
+    """Numbers, dates, references and acronyms that a supporting passage must contain."""
+    nums = [n.rstrip(".,") for n in _NUMBER.findall(text)]
+    acronyms = [a for a in _ACRONYM.findall(text) if a.upper() not in {"I", "A"}]
+    return list(dict.fromkeys(nums + acronyms))
+
+
+def _fact_in(fact: str, haystack: str) -> bool:
+    if fact[0].isdigit():
+        return re.search(rf"(?<![\d.]){re.escape(fact)}(?![\d])", haystack) is not None
+    return re.search(rf"\b{re.escape(fact.rstrip('s'))}", haystack) is not None
+
+
+@dataclass
+class Verifier:
+    """Checks claims against their cited evidence; `encode` embeds text (unit vectors)."""
+
+    encode: Encode
+    threshold: float = 0.6
+    lexical_weight: float = 0.5
+
+    def verify(self, claims: Sequence[tuple[str, tuple[int, ...]]], sources: dict[int, Evidence]) -> list[Support]:
+        """A verdict per claim, in order."""
+        candidates: list[tuple[int, list[tuple[int, Chunk, int, int, float]]]] = []
+        to_embed: list[str] = []
+        verdicts: list[Support | None] = []
+        for text, cited in claims:
+            valid = tuple(n for n in cited if n in sources)
+            dropped = tuple(n for n in cited if n not in sources)
+            if not valid:
+                verdicts.append(Support(text, (), dropped, False, 0.0, "cites no retrieved source", ()))
+                continue
+            evidence_text = normalise(" ".join(sources[n].text for n in valid))
+            missing = [f for f in hard_facts(text) if not _fact_in(f, evidence_text)]
+            spans = self._best_spans(text, valid, sources)
+            if missing:
+                verdicts.append(Support(text, valid, dropped, False, spans[0][4] if spans else 0.0,
+                                        f"not in the cited source: {', '.join(missing)}", tuple(spans[:1])))
+                continue
+            verdicts.append(None)
+            candidates.append((len(verdicts) - 1, spans))
+            to_embed.append(text)
+            to_embed.extend(normalise(c.text[s:e]) for _, c, s, e, _ in spans)
+        vecs = self.encode(to_embed) if to_embed else np.zeros((0, 1), dtype=np.float32)
+        pos = 0
+        for idx, spans in candidates:
+            text, cited = claims[idx]
+            cvec = vecs[pos]
+            pos += 1
+            scored: list[tuple[int, Chunk, int, int, float]] = []
+            for n, chunk, s, e, lex in spans:
+                emb = float(np.dot(cvec, vecs[pos]))
+                pos += 1
+                exact = normalise(text).lower() in normalise(chunk.text[s:e]).lower()
+                score = 1.0 if exact else self.lexical_weight * lex + (1 - self.lexical_weight) * max(0.0, emb)
+                scored.append((n, chunk, s, e, score))
+            scored.sort(key=lambda t: -t[4])
+            valid = tuple(n for n in cited if n in sources)
+            dropped = tuple(n for n in cited if n not in sources)
+            best = scored[0] if scored else None
+            if best is None:
+                verdicts[idx] = Support(text, valid, dropped, False, 0.0, "no sentence in the cited source", ())
+                continue
+            quote = best[1].text[best[2] : best[3]]
+            if bool(_NEGATION.search(text)) != bool(_NEGATION.search(quote)):
+                verdicts[idx] = Support(text, valid, dropped, False, best[4], "negation differs from the source",
+                                        (best,))
+                continue
+            ok = best[4] >= self.threshold
+            # Keep one quote per cited source: the best sentence of each.
+            per_source: dict[int, tuple[int, Chunk, int, int, float]] = {}
+            for q in scored:
+                per_source.setdefault(q[0], q)
+            verdicts[idx] = Support(text, valid, dropped, ok, best[4],
+                                    None if ok else f"support {best[4]:.2f} below {self.threshold}",
+                                    tuple(per_source.values()))
+        return [v for v in verdicts if v is not None]
+
+    @staticmethod
+    def _best_spans(text: str, cited: tuple[int, ...], sources: dict[int, Evidence],
+                    per_source: int = 3) -> list[tuple[int, Chunk, int, int, float]]:
+        """The sentences of the cited chunks with the best lexical recall of the claim's content words."""
+        words = set(tokenize(text))
+        out: list[tuple[int, Chunk, int, int, float]] = []
+        for n in cited:
+            ranked: list[tuple[int, Chunk, int, int, float]] = []
+            for chunk in sources[n].chunks:
+                for s, e in sentence_spans(chunk.text):
+                    sw = set(tokenize(chunk.text[s:e]))
+                    lex = len(words & sw) / len(words) if words else 0.0
+                    ranked.append((n, chunk, s, e, lex))
+            ranked.sort(key=lambda t: -t[4])
+            out.extend(ranked[:per_source])
+        out.sort(key=lambda t: -t[4])
+        return out
