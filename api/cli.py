@@ -16,8 +16,9 @@ from ingest.errors import RegassistError
 from ingest.pipeline import FileResult, Index
 from ingest.settings import IngestSettings
 
-app = typer.Typer(help="regassist: cited answers from regulatory guidance.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="regassist: cited answers from regulatory guidance.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 docs_app = typer.Typer(help="List and remove indexed documents.", invoke_without_command=True)
 app.add_typer(docs_app, name="docs")
 out = Console()
@@ -29,7 +30,9 @@ def _settings(data_dir: Path | None) -> IngestSettings:
     return s.model_copy(update={"data_dir": data_dir}) if data_dir else s
 
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Index folder (default .regassist, or REGASSIST_DATA_DIR)")]
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Index folder (default .regassist, or REGASSIST_DATA_DIR)")
+]
 
 
 def _fail(exc: RegassistError) -> None:
@@ -76,7 +79,9 @@ def ingest(
         table.add_column(col, justify="right")
     table.add_row(
         *[str(report.count(o)) for o in ("added", "updated", "unchanged", "removed", "failed")],
-        str(report.chunks), str(report.pages), f"{report.seconds:.1f}",
+        str(report.chunks),
+        str(report.pages),
+        f"{report.seconds:.1f}",
     )
     out.print(table)
     for r in report.results:
@@ -104,8 +109,15 @@ def docs(ctx: typer.Context, data_dir: DataDir = None) -> None:
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
-            r["document_id"][:12], r["title"], r["issuing_body"], r["doc_type"], r["status"],
-            str(r["year"] or ""), str(r["pages"]), str(r["chunks"]), r["file"],
+            r["document_id"][:12],
+            r["title"],
+            r["issuing_body"],
+            r["doc_type"],
+            r["status"],
+            str(r["year"] or ""),
+            str(r["pages"]),
+            str(r["chunks"]),
+            r["file"],
         )
     out.print(table)
     index.close()
@@ -146,7 +158,9 @@ def _print_answer(answer: Answer) -> None:
 @app.command()
 def ask(
     question: Annotated[str | None, typer.Argument(help="The question")] = None,
-    from_file: Annotated[Path | None, typer.Option("--from", help=".txt (one per line) or .jsonl (id, question)")] = None,
+    from_file: Annotated[
+        Path | None, typer.Option("--from", help=".txt (one per line) or .jsonl (id, question)")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the output contract as JSON")] = False,
     body: Annotated[list[str] | None, typer.Option(help="Only documents of this issuing body (repeatable)")] = None,
     status: Annotated[list[str] | None, typer.Option(help="Only documents of this status (repeatable)")] = None,
@@ -199,8 +213,9 @@ def _read_questions(path: Path) -> list[tuple[str, str]]:
                 obj = json.loads(line)
                 out.append((str(obj["id"]), str(obj["question"])))
             except (ValueError, KeyError, TypeError) as exc:
-                raise typer.BadParameter(f"{path}:{i}: needs a JSON object with 'id' and 'question' ({exc})",
-                                         param_hint="--from") from exc
+                raise typer.BadParameter(
+                    f"{path}:{i}: needs a JSON object with 'id' and 'question' ({exc})", param_hint="--from"
+                ) from exc
         return out
     return [(str(i), q.strip()) for i, q in enumerate(lines, start=1) if q.strip()]
 

@@ -40,8 +40,9 @@ def make_chat_model(settings: AssistantSettings) -> BaseChatModel:
         except ImportError as exc:  # pragma: no cover
             raise ConfigError("The llamacpp backend needs the extra: pip install 'regassist[llamacpp]'") from exc
         try:
-            return ChatLlamaCpp(model_path=settings.llamacpp_model_path, temperature=0, n_ctx=4096,
-                                max_tokens=256, verbose=False)
+            return ChatLlamaCpp(
+                model_path=settings.llamacpp_model_path, temperature=0, n_ctx=4096, max_tokens=256, verbose=False
+            )
         except ImportError as exc:
             raise ConfigError(
                 "llama-cpp-python is not installed: pip install 'regassist[llamacpp]' (build it with "
@@ -71,5 +72,5 @@ class ChatBackend:
                     yield text
         except RegassistError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every client failure becomes one clear domain error
+        except Exception as exc:
             raise BackendError(f"{self.name} backend failed: {type(exc).__name__}: {str(exc)[:300]}") from exc

@@ -31,8 +31,14 @@ class Filters:
 
     def is_empty(self) -> bool:
         """True when nothing is filtered."""
-        return not (self.issuing_body or self.jurisdiction or self.doc_type or self.status
-                    or self.year_min is not None or self.year_max is not None)
+        return not (
+            self.issuing_body
+            or self.jurisdiction
+            or self.doc_type
+            or self.status
+            or self.year_min is not None
+            or self.year_max is not None
+        )
 
     def chroma_where(self) -> dict[str, Any] | None:
         """The same filters as a Chroma `where` clause."""
@@ -95,8 +101,9 @@ class HybridSearcher:
         """The question's vector."""
         return self.index.embedder.encode([question])[0]
 
-    def search(self, question: str, filters: Filters | None = None, k: int | None = None,
-               qvec: np.ndarray | None = None) -> list[Evidence]:
+    def search(
+        self, question: str, filters: Filters | None = None, k: int | None = None, qvec: np.ndarray | None = None
+    ) -> list[Evidence]:
         """The k best passages for a question."""
         cfg = self.config
         k = k or cfg.k
@@ -123,7 +130,7 @@ class HybridSearcher:
         picked = _collapse_near_duplicates([chunks[c] for c in order], cfg.near_duplicate_jaccard)
         evidence = [
             Evidence((c,), fused[c.chunk_id], dense_score.get(c.chunk_id, 0.0), lex_score.get(c.chunk_id, 0.0))
-            for c in picked[: k]
+            for c in picked[:k]
         ]
         return _merge_neighbours(evidence) if cfg.merge_neighbours else evidence
 
@@ -161,12 +168,20 @@ def _merge_neighbours(evidence: list[Evidence]) -> list[Evidence]:
             if first.document_id != c.document_id or first.heading_path != c.heading_path:
                 continue
             if c.ordinal == last.ordinal + 1:
-                out[i] = Evidence(prev.chunks + (c,), prev.score + e.score, max(prev.dense_score, e.dense_score),
-                                  max(prev.lexical_score, e.lexical_score))
+                out[i] = Evidence(
+                    (*prev.chunks, c),
+                    prev.score + e.score,
+                    max(prev.dense_score, e.dense_score),
+                    max(prev.lexical_score, e.lexical_score),
+                )
                 break
             if c.ordinal == first.ordinal - 1:
-                out[i] = Evidence((c,) + prev.chunks, prev.score + e.score, max(prev.dense_score, e.dense_score),
-                                  max(prev.lexical_score, e.lexical_score))
+                out[i] = Evidence(
+                    (c, *prev.chunks),
+                    prev.score + e.score,
+                    max(prev.dense_score, e.dense_score),
+                    max(prev.lexical_score, e.lexical_score),
+                )
                 break
         else:
             out.append(e)
@@ -186,10 +201,16 @@ class RegassistRetriever(BaseRetriever):
             Document(
                 page_content=e.text,
                 metadata={
-                    "chunk_id": e.chunk.chunk_id, "chunk_ids": [c.chunk_id for c in e.chunks],
-                    "document_id": e.chunk.document_id, "file": e.chunk.file, "title": e.chunk.title,
-                    "section": e.chunk.section, "page_start": e.chunk.page_start,
-                    "page_end": e.chunks[-1].page_end, "score": e.score, "status": e.chunk.meta.status,
+                    "chunk_id": e.chunk.chunk_id,
+                    "chunk_ids": [c.chunk_id for c in e.chunks],
+                    "document_id": e.chunk.document_id,
+                    "file": e.chunk.file,
+                    "title": e.chunk.title,
+                    "section": e.chunk.section,
+                    "page_start": e.chunk.page_start,
+                    "page_end": e.chunks[-1].page_end,
+                    "score": e.score,
+                    "status": e.chunk.meta.status,
                 },
             )
             for e in self.searcher.search(query, self.filters, self.k)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 
-_ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|Sec|No|Nos|Fig|Vol|Inc|Ltd|Co|Dr|Mr|Ms|St|approx|al|Rev|Art|para)\.|\b[A-Z]\.)$")
-_BOUNDARY = re.compile(r"[.!?;](?:[\"”’')\]])?(?=\s+[\"“‘(\[]?[A-Z0-9•])|\n\s*\n|\n(?=\s*(?:[•▪●\-–*]|\(?[a-z0-9]{1,3}\)|\d+(?:\.\d+)*\.?\s+[A-Z])\s)")
+_ABBREV = re.compile(
+    r"(?:\b(?:e\.g|i\.e|etc|vs|cf|Sec|No|Nos|Fig|Vol|Inc|Ltd|Co|Dr|Mr|Ms|St|approx|al|Rev|Art|para)\.|\b[A-Z]\.)$"
+)
+_NUMBERING = re.compile(r"(?:\d+(?:\.\d+)*|[IVX]+|[A-Za-z])\.?")
+_BOUNDARY = re.compile(
+    r"[.!?;](?:[\"”’')\]])?(?=\s+[\"“‘(\[]?[A-Z0-9•])|\n\s*\n|\n(?=\s*(?:[•▪●\-–*]|\(?[a-z0-9]{1,3}\)|\d+(?:\.\d+)*\.?\s+[A-Z])\s)"
+)
 
 
 def sentence_spans(text: str, min_chars: int = 3) -> list[tuple[int, int]]:
@@ -14,7 +19,7 @@ def sentence_spans(text: str, min_chars: int = 3) -> list[tuple[int, int]]:
     start = 0
     for m in _BOUNDARY.finditer(text):
         end = m.end() if text[m.start()] in ".!?;" else m.start()
-        if _ABBREV.search(text[max(start, end - 8) : end]):
+        if _ABBREV.search(text[max(start, end - 8) : end]) or _NUMBERING.fullmatch(text[start:end].strip()):
             continue
         spans.append((start, end))
         start = m.end()

@@ -50,14 +50,17 @@ class _Verified:
 class Assistant:
     """Answers questions from the index with verified citations, or refuses with a reason."""
 
-    def __init__(self, index: Index, settings: AssistantSettings | None = None,
-                 chat: ChatBackend | None = None) -> None:
+    def __init__(
+        self, index: Index, settings: AssistantSettings | None = None, chat: ChatBackend | None = None
+    ) -> None:
         self.index = index
         self.settings = settings or AssistantSettings()
         s = self.settings
         self.searcher = HybridSearcher(
-            index, RetrievalConfig(k=s.k, candidates=s.candidates, dense_weight=s.dense_weight,
-                                   lexical_weight=s.lexical_weight)
+            index,
+            RetrievalConfig(
+                k=s.k, candidates=s.candidates, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight
+            ),
         )
         self.verifier = Verifier(encode=self._encode, threshold=s.support_threshold)
         if chat is None and s.backend != "extractive":
@@ -102,22 +105,38 @@ class Assistant:
         t_retrieval = (time.perf_counter() - t0) * 1000
         yield {"type": "retrieval", "evidence": evidence}
         lat = {"retrieval": t_retrieval}
-        searched = {"filters": {} if filters is None else {k: v for k, v in filters.__dict__.items() if v},
-                    "passages": len(evidence), "closest_documents": _closest(evidence)}
+        searched = {
+            "filters": {} if filters is None else {k: v for k, v in filters.__dict__.items() if v},
+            "passages": len(evidence),
+            "closest_documents": _closest(evidence),
+        }
         reason = self._no_evidence_reason(question, evidence)
         if reason is not None:
-            yield {"type": "answer", "answer": self._refusal(question, reason[0], reason[1], evidence, lat, t0, searched)}
+            yield {
+                "type": "answer",
+                "answer": self._refusal(question, reason[0], reason[1], evidence, lat, t0, searched),
+            }
             return
         tg = time.perf_counter()
         if self.chat is None:
-            picks = pick_sentences(question, evidence, self._encode, self._idf, self.settings.max_answer_sentences,
-                                   qvec=qvec)
+            picks = pick_sentences(
+                question, evidence, self._encode, self._idf, self.settings.max_answer_sentences, qvec=qvec
+            )
             lat["generation"] = (time.perf_counter() - tg) * 1000
             if not picks or picks[0].score < self.settings.min_answer_score:
                 best = f" (best sentence score {picks[0].score:.2f})" if picks else ""
-                yield {"type": "answer", "answer": self._refusal(
-                    question, "low_confidence",
-                    f"No retrieved sentence answers the question closely enough{best}.", evidence, lat, t0, searched)}
+                yield {
+                    "type": "answer",
+                    "answer": self._refusal(
+                        question,
+                        "low_confidence",
+                        f"No retrieved sentence answers the question closely enough{best}.",
+                        evidence,
+                        lat,
+                        t0,
+                        searched,
+                    ),
+                }
                 return
             claims_in = [(p.text, (p.n,)) for p in picks]
             text = " ".join(f"{p.text} [{p.n}]" for p in picks)
@@ -133,9 +152,18 @@ class Assistant:
             if not text:
                 raise BackendError(f"{self.chat.name} backend returned an empty answer")
             if DECLINE in text:
-                yield {"type": "answer", "answer": self._refusal(
-                    question, "no_evidence", "The model found no answer in the retrieved passages.",
-                    evidence, lat, t0, searched)}
+                yield {
+                    "type": "answer",
+                    "answer": self._refusal(
+                        question,
+                        "no_evidence",
+                        "The model found no answer in the retrieved passages.",
+                        evidence,
+                        lat,
+                        t0,
+                        searched,
+                    ),
+                }
                 return
             claims_in = split_claims(text)
         tv = time.perf_counter()
@@ -151,22 +179,27 @@ class Assistant:
         if not q:
             raise InvalidQuestion("question: must not be empty")
         if len(q) > self.settings.max_question_chars:
-            raise InvalidQuestion(f"question: {len(q)} characters, more than the limit of "
-                                  f"{self.settings.max_question_chars}")
+            raise InvalidQuestion(
+                f"question: {len(q)} characters, more than the limit of {self.settings.max_question_chars}"
+            )
         return q
 
     def _no_evidence_reason(self, question: str, evidence: list[Evidence]) -> tuple[str, str] | None:
         if not evidence:
             return "no_evidence", "No passage in the index matches the question."
         # An acronym that the corpus never uses names a subject it does not cover (e.g. PSUR).
-        unknown = [a for a in _ACRONYM_Q.findall(question)
-                   if all(self.index.lexical.document_frequency(t) == 0 for t in tokenize(a))]
+        unknown = [
+            a
+            for a in _ACRONYM_Q.findall(question)
+            if all(self.index.lexical.document_frequency(t) == 0 for t in tokenize(a))
+        ]
         if unknown:
             return "no_evidence", f"The documents never mention {', '.join(dict.fromkeys(unknown))}."
         best = max(e.dense_score for e in evidence)
         if best < self.settings.min_dense_score:
-            return "no_evidence", (f"The closest passage is only weakly related (similarity {best:.2f} "
-                                   f"< {self.settings.min_dense_score}).")
+            return "no_evidence", (
+                f"The closest passage is only weakly related (similarity {best:.2f} < {self.settings.min_dense_score})."
+            )
         return None
 
     def _assemble(self, verdicts: list[Support]) -> _Verified:
@@ -183,11 +216,22 @@ class Assistant:
                 if n not in renumber:
                     renumber[n] = len(renumber) + 1
                     page = self._page_of(chunk, s)
-                    citations.append(Citation(
-                        n=renumber[n], document_id=chunk.document_id, title=chunk.title, file=chunk.file,
-                        page=page, section=chunk.section, quote=chunk.text[s:e], chunk_id=chunk.chunk_id,
-                        score=score, quote_start=s, quote_end=e, status=chunk.meta.status,
-                    ))
+                    citations.append(
+                        Citation(
+                            n=renumber[n],
+                            document_id=chunk.document_id,
+                            title=chunk.title,
+                            file=chunk.file,
+                            page=page,
+                            section=chunk.section,
+                            quote=chunk.text[s:e],
+                            chunk_id=chunk.chunk_id,
+                            score=score,
+                            quote_start=s,
+                            quote_end=e,
+                            status=chunk.meta.status,
+                        )
+                    )
                 nums.append(renumber[n])
             for n in v.cited:  # cited but no sentence quoted: still a retrieved source
                 if n not in renumber:
@@ -199,35 +243,68 @@ class Assistant:
             parts.append(f"{v.text} {marks}".strip() + ("" if v.supported else " (unsupported)"))
         return _Verified(" ".join(parts), claims, citations)
 
-    def _finish(self, question: str, v: _Verified, evidence: list[Evidence], lat: dict[str, float], t0: float,
-                searched: dict[str, Any]) -> Answer:
+    def _finish(
+        self,
+        question: str,
+        v: _Verified,
+        evidence: list[Evidence],
+        lat: dict[str, float],
+        t0: float,
+        searched: dict[str, Any],
+    ) -> Answer:
         warnings: list[str] = []
         supported = [c for c in v.claims if c.supported]
         if not supported:
-            return self._refusal(question, "low_confidence",
-                                 "No sentence of the answer is supported by the passages it cites.",
-                                 evidence, lat, t0, searched, claims=v.claims)
+            return self._refusal(
+                question,
+                "low_confidence",
+                "No sentence of the answer is supported by the passages it cites.",
+                evidence,
+                lat,
+                t0,
+                searched,
+                claims=v.claims,
+            )
         cited_status = {c.status for c in v.citations if any(c.n in cl.citations for cl in supported)}
         if cited_status and cited_status <= {"draft", "superseded"}:
             if self.settings.drafts == "refuse":
-                return self._refusal(question, "only_draft_or_superseded",
-                                     "Only draft or superseded documents address the question.",
-                                     evidence, lat, t0, searched, claims=v.claims)
+                return self._refusal(
+                    question,
+                    "only_draft_or_superseded",
+                    "Only draft or superseded documents address the question.",
+                    evidence,
+                    lat,
+                    t0,
+                    searched,
+                    claims=v.claims,
+                )
             warnings.append("Based only on draft or superseded documents: check the current version.")
         conflict = _conflict(question, v, supported)
         if conflict:
-            return self._refusal(question, "conflicting_sources", conflict, evidence, lat, t0, searched,
-                                 claims=v.claims, citations=v.citations)
+            return self._refusal(
+                question,
+                "conflicting_sources",
+                conflict,
+                evidence,
+                lat,
+                t0,
+                searched,
+                claims=v.claims,
+                citations=v.citations,
+            )
         answer_text = v.text
         premise = _PREMISE.match(question)
         if premise and self._premise_doubtful(premise.group("premise"), v):
-            answer_text = (f"The documents do not support the premise that {premise.group('premise').strip()}. "
-                           f"What they say: {answer_text}")
+            answer_text = (
+                f"The documents do not support the premise that {premise.group('premise').strip()}. "
+                f"What they say: {answer_text}"
+            )
             warnings.append("The question's premise is not supported by the cited passages.")
         if any(not c.supported for c in v.claims):
             warnings.append("Some sentences are not supported by their cited passage and are marked (unsupported).")
-        return self._answer(question, answer_text, False, None, v.citations, v.claims, evidence, lat, t0,
-                            warnings, searched)
+        return self._answer(
+            question, answer_text, False, None, v.citations, v.claims, evidence, lat, t0, warnings, searched
+        )
 
     def _page_of(self, chunk: Chunk, offset: int) -> int:
         """The page on which a character offset of a chunk falls; chunks may cross page breaks."""
@@ -247,19 +324,40 @@ class Assistant:
         absolutes = [w for w in _ABSOLUTES.findall(premise) if not re.search(rf"\b{w}\b", quotes, re.IGNORECASE)]
         return bool(facts_missing or absolutes)
 
-    def _refusal(self, question: str, reason: str, why: str, evidence: list[Evidence], lat: dict[str, float],
-                 t0: float, searched: dict[str, Any], claims: list[Claim] | None = None,
-                 citations: list[Citation] | None = None) -> Answer:
+    def _refusal(
+        self,
+        question: str,
+        reason: str,
+        why: str,
+        evidence: list[Evidence],
+        lat: dict[str, float],
+        t0: float,
+        searched: dict[str, Any],
+        claims: list[Claim] | None = None,
+        citations: list[Citation] | None = None,
+    ) -> Answer:
         closest = ", ".join(f"{d['title']} (p. {d['page']})" for d in searched.get("closest_documents", [])[:3])
         text = f"The documents do not answer this question. {why}"
         if closest:
             text += f" Searched {searched.get('passages', 0)} passages; the closest were in: {closest}."
-        return self._answer(question, text, True, reason, citations or [], claims or [], evidence, lat, t0,
-                            [], searched)
+        return self._answer(
+            question, text, True, reason, citations or [], claims or [], evidence, lat, t0, [], searched
+        )
 
-    def _answer(self, question: str, text: str, abstained: bool, reason: str | None, citations: list[Citation],
-                claims: list[Claim], evidence: list[Evidence], lat: dict[str, float], t0: float,
-                warnings: list[str], searched: dict[str, Any]) -> Answer:
+    def _answer(
+        self,
+        question: str,
+        text: str,
+        abstained: bool,
+        reason: str | None,
+        citations: list[Citation],
+        claims: list[Claim],
+        evidence: list[Evidence],
+        lat: dict[str, float],
+        t0: float,
+        warnings: list[str],
+        searched: dict[str, Any],
+    ) -> Answer:
         lat = dict(lat)
         lat.setdefault("generation", 0.0)
         lat.setdefault("verification", 0.0)
@@ -267,11 +365,21 @@ class Assistant:
         model = self.chat.model_name if self.chat else self.index.identity.embed_model
         ident = hashlib.sha256(f"{question}|{text}|{time.time_ns()}".encode()).hexdigest()[:16]
         return Answer(
-            id=ident, question=question, answer=text, abstained=abstained, abstain_reason=reason,
-            citations=tuple(citations), claims=tuple(claims), retrieval=tuple(evidence),
-            backend=self.backend_name, model=model,
+            id=ident,
+            question=question,
+            answer=text,
+            abstained=abstained,
+            abstain_reason=reason,
+            citations=tuple(citations),
+            claims=tuple(claims),
+            retrieval=tuple(evidence),
+            backend=self.backend_name,
+            model=model,
             prompt_version=PROMPT_VERSION if self.chat else EXTRACTIVE_PROMPT_VERSION,
-            index_version=self.index_version(), latency_ms=lat, warnings=tuple(warnings), searched=searched,
+            index_version=self.index_version(),
+            latency_ms=lat,
+            warnings=tuple(warnings),
+            searched=searched,
         )
 
 
@@ -280,15 +388,21 @@ def _closest(evidence: list[Evidence]) -> list[dict[str, Any]]:
     for e in evidence:
         c = e.chunk
         if c.document_id not in seen:
-            seen[c.document_id] = {"document_id": c.document_id, "title": c.title, "file": c.file,
-                                   "page": c.page_start, "section": c.section}
+            seen[c.document_id] = {
+                "document_id": c.document_id,
+                "title": c.title,
+                "file": c.file,
+                "page": c.page_start,
+                "section": c.section,
+            }
     return list(seen.values())
 
 
 def _conflict(question: str, v: _Verified, supported: list[Claim]) -> str | None:
     """Two supported claims from different documents giving different amounts of the same unit."""
-    if not re.search(r"\b(how (long|many|much|often|soon)|within|what (period|deadline|percentage|time))\b",
-                     question, re.IGNORECASE):
+    if not re.search(
+        r"\b(how (long|many|much|often|soon)|within|what (period|deadline|percentage|time))\b", question, re.IGNORECASE
+    ):
         return None
     by_n = {c.n: c for c in v.citations}
     seen: dict[str, tuple[str, str]] = {}

@@ -15,7 +15,9 @@ class AssistantSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REGASSIST_", extra="ignore")
 
     backend: Literal["extractive", "openai", "llamacpp"] = "extractive"
-    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1")
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1"
+    )
     llm_model: str = "gpt-4o-mini"
     llm_api_key: str = "not-needed"
     llm_timeout_s: float = 60.0

@@ -50,9 +50,17 @@ class Citation:
     def to_dict(self) -> dict[str, Any]:
         """The contract's citation object."""
         return {
-            "n": self.n, "document_id": self.document_id, "title": self.title, "file": self.file,
-            "page": self.page, "section": self.section, "quote": self.quote, "chunk_id": self.chunk_id,
-            "score": round(self.score, 4), "quote_start": self.quote_start, "quote_end": self.quote_end,
+            "n": self.n,
+            "document_id": self.document_id,
+            "title": self.title,
+            "file": self.file,
+            "page": self.page,
+            "section": self.section,
+            "quote": self.quote,
+            "chunk_id": self.chunk_id,
+            "score": round(self.score, 4),
+            "quote_start": self.quote_start,
+            "quote_end": self.quote_end,
             "status": self.status,
         }
 
@@ -70,8 +78,11 @@ class Claim:
     def to_dict(self) -> dict[str, Any]:
         """The contract's claim object."""
         return {
-            "text": self.text, "citations": list(self.citations), "supported": self.supported,
-            "support_score": round(self.support_score, 4), "reason": self.reason,
+            "text": self.text,
+            "citations": list(self.citations),
+            "supported": self.supported,
+            "support_score": round(self.support_score, 4),
+            "reason": self.reason,
         }
 
 
@@ -107,9 +118,15 @@ class Answer:
             "claims": [c.to_dict() for c in self.claims],
             "retrieval": [
                 {
-                    "chunk_id": e.chunk.chunk_id, "file": e.chunk.file, "page_start": e.chunk.page_start,
-                    "page_end": e.chunks[-1].page_end, "section": e.chunk.section, "score": round(e.score, 5),
-                    "text": e.text, "title": e.chunk.title, "status": e.chunk.meta.status,
+                    "chunk_id": e.chunk.chunk_id,
+                    "file": e.chunk.file,
+                    "page_start": e.chunk.page_start,
+                    "page_end": e.chunks[-1].page_end,
+                    "section": e.chunk.section,
+                    "score": round(e.score, 5),
+                    "text": e.text,
+                    "title": e.chunk.title,
+                    "status": e.chunk.meta.status,
                     "chunk_ids": [c.chunk_id for c in e.chunks],
                 }
                 for e in self.retrieval

@@ -98,8 +98,17 @@ class Verifier:
             missing = [f for f in hard_facts(text) if not _fact_in(f, evidence_text)]
             spans = self._best_spans(text, valid, sources)
             if missing:
-                verdicts.append(Support(text, valid, dropped, False, spans[0][4] if spans else 0.0,
-                                        f"not in the cited source: {', '.join(missing)}", tuple(spans[:1])))
+                verdicts.append(
+                    Support(
+                        text,
+                        valid,
+                        dropped,
+                        False,
+                        spans[0][4] if spans else 0.0,
+                        f"not in the cited source: {', '.join(missing)}",
+                        tuple(spans[:1]),
+                    )
+                )
                 continue
             verdicts.append(None)
             candidates.append((len(verdicts) - 1, spans))
@@ -127,22 +136,30 @@ class Verifier:
                 continue
             quote = best[1].text[best[2] : best[3]]
             if bool(_NEGATION.search(text)) != bool(_NEGATION.search(quote)):
-                verdicts[idx] = Support(text, valid, dropped, False, best[4], "negation differs from the source",
-                                        (best,))
+                verdicts[idx] = Support(
+                    text, valid, dropped, False, best[4], "negation differs from the source", (best,)
+                )
                 continue
             ok = best[4] >= self.threshold
             # Keep one quote per cited source: the best sentence of each.
             per_source: dict[int, tuple[int, Chunk, int, int, float]] = {}
             for q in scored:
                 per_source.setdefault(q[0], q)
-            verdicts[idx] = Support(text, valid, dropped, ok, best[4],
-                                    None if ok else f"support {best[4]:.2f} below {self.threshold}",
-                                    tuple(per_source.values()))
+            verdicts[idx] = Support(
+                text,
+                valid,
+                dropped,
+                ok,
+                best[4],
+                None if ok else f"support {best[4]:.2f} below {self.threshold}",
+                tuple(per_source.values()),
+            )
         return [v for v in verdicts if v is not None]
 
     @staticmethod
-    def _best_spans(text: str, cited: tuple[int, ...], sources: dict[int, Evidence],
-                    per_source: int = 3) -> list[tuple[int, Chunk, int, int, float]]:
+    def _best_spans(
+        text: str, cited: tuple[int, ...], sources: dict[int, Evidence], per_source: int = 3
+    ) -> list[tuple[int, Chunk, int, int, float]]:
         """The sentences of the cited chunks with the best lexical recall of the claim's content words."""
         words = set(tokenize(text))
         out: list[tuple[int, Chunk, int, int, float]] = []

@@ -149,15 +149,23 @@ class Catalog:
                 "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (document_id, file, *[m[k] for k in _DOC_FIELDS], len(pages), size_bytes, time.time()),
             )
-            db.executemany(
-                "INSERT INTO pages VALUES (?,?,?)", [(document_id, i + 1, t) for i, t in enumerate(pages)]
-            )
+            db.executemany("INSERT INTO pages VALUES (?,?,?)", [(document_id, i + 1, t) for i, t in enumerate(pages)])
             db.executemany(
                 "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
-                        c.chunk_id, document_id, c.ordinal, c.section, json.dumps(list(c.heading_path)),
-                        c.page_start, c.page_end, c.char_start, c.char_end, c.kind, c.text, embed_text,
+                        c.chunk_id,
+                        document_id,
+                        c.ordinal,
+                        c.section,
+                        json.dumps(list(c.heading_path)),
+                        c.page_start,
+                        c.page_end,
+                        c.char_start,
+                        c.char_end,
+                        c.kind,
+                        c.text,
+                        embed_text,
                     )
                     for c, embed_text in chunks
                 ],
@@ -189,9 +197,10 @@ class Catalog:
 
     def iter_chunk_texts(self) -> Iterator[tuple[str, str]]:
         """(chunk id, embedded text) for every live chunk, in a stable order."""
-        yield from ((str(r[0]), str(r[1])) for r in self._db.execute(
-            "SELECT chunk_id, embed_text FROM chunks ORDER BY document_id, ordinal"
-        ))
+        yield from (
+            (str(r[0]), str(r[1]))
+            for r in self._db.execute("SELECT chunk_id, embed_text FROM chunks ORDER BY document_id, ordinal")
+        )
 
     def chunks_by_id(self, ids: Iterable[str]) -> dict[str, Chunk]:
         """Live chunks for the given ids; ids that are not live are simply absent."""

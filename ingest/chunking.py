@@ -23,7 +23,9 @@ _NAMED = re.compile(
     r"^(?P<kind>Annex|Appendix|Article|Theme|Chapter|Part|Section)\s+(?P<num>\d{1,3}|[IVXL]{1,5}|[A-Z])\b"
     r"\s*[:.\-–—]?\s*(?P<title>.*)$"
 )
-_BARE_NAMED = re.compile(r"^(?P<kind>Principle|Glossary|Definitions|References|Introduction|Scope|Background)\s*$", re.I)
+_BARE_NAMED = re.compile(
+    r"^(?P<kind>Principle|Glossary|Definitions|References|Introduction|Scope|Background)\s*$", re.I
+)
 _MARKDOWN = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<title>.+?)\s*#*\s*$")
 _TOC_LINE = re.compile(r"(\.{4,}|…{2,}|\s\.\s\.\s\.)\s*\d+\s*$|\s\d{1,3}\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[•▪◦●\-–*]|\(?[a-z]{1,3}\)|\(?\d{1,2}\)|[a-z]\.)\s+")
@@ -134,7 +136,7 @@ def _classify_heading(text: str, state: _HeadingState, is_text_file: bool) -> tu
         if len(parts) == 1 and not m.group("dot") and (len(line) > 80 or _SENTENCE_END.search(line)):
             return None
         prev = state.last_decimal
-        if prev is not None and not (parts > prev or parts == (1,) or parts[:1] == (1,) and len(parts) == 2):
+        if prev is not None and not (parts > prev or parts == (1,) or (parts[:1] == (1,) and len(parts) == 2)):
             return None
         if prev is not None and parts[0] > prev[0] + 3:
             return None
@@ -210,9 +212,16 @@ def _units(lines: list[_Line]) -> list[_Unit]:
             continue
         starts_new = (
             cur is None
-            or ln.kind != cur.kind and not (cur.kind == "list" and ln.kind == "text" and not _SENTENCE_END.search(cur.lines[-1].text.strip()))
+            or (
+                ln.kind != cur.kind
+                and not (
+                    cur.kind == "list" and ln.kind == "text" and not _SENTENCE_END.search(cur.lines[-1].text.strip())
+                )
+            )
             or ln.kind == "list"
-            or (ln.kind == "text" and _SENTENCE_END.search(cur.lines[-1].text.strip()) and ln.text.strip()[:1].isupper())
+            or (
+                ln.kind == "text" and _SENTENCE_END.search(cur.lines[-1].text.strip()) and ln.text.strip()[:1].isupper()
+            )
         )
         if starts_new:
             cur = _Unit([ln], state.path(), state.section(), ln.kind if ln.kind in ("table", "list") else "text")
@@ -304,11 +313,11 @@ def chunk_pages(
             flush()
             continue
         only_headings = all(x.is_heading for x in buf)
-        if u.is_heading and buf and not only_headings:
-            flush()
-        elif buf and buf_tokens() + u.tokens > max_tokens:
-            flush()
-        elif buf and not u.is_heading and not only_headings and u.path != buf[-1].path:
+        if (
+            (u.is_heading and buf and not only_headings)
+            or (buf and buf_tokens() + u.tokens > max_tokens)
+            or (buf and not u.is_heading and not only_headings and u.path != buf[-1].path)
+        ):
             flush()
         buf.append(u)
     flush()

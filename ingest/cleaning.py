@@ -13,47 +13,55 @@ _LEADING_NUMBER = re.compile(r"^\s*(?P<n>\d{1,4})(?:\s+(?P<body>.*?))?\s*$")
 _MIN_RUN = 4
 
 
-def _strip_number_runs(lines: list[str], pattern: re.Pattern[str]) -> tuple[list[str], int]:
-    """Drop the numbers of `pattern` that belong to runs of consecutive integers."""
-    cands: list[tuple[int, int]] = []
-    for i, line in enumerate(lines):
-        m = pattern.match(line)
-        if m:
-            cands.append((i, int(m.group("n"))))
-    keep_idx: set[int] = set()
-    run: list[int] = []
-    prev_n: int | None = None
-    for idx, n in cands:
-        if prev_n is not None and n == prev_n + 1:
-            run.append(idx)
-        else:
-            if len(run) >= _MIN_RUN:
-                keep_idx.update(run)
-            run = [idx]
-        prev_n = n
-    if len(run) >= _MIN_RUN:
-        keep_idx.update(run)
-    if not keep_idx:
-        return lines, 0
+def _run_numbers(lines: list[str]) -> list[int]:
+    """Numbers of this page that belong to runs of consecutive line numbers (leading or trailing)."""
+    found: list[int] = []
+    for pattern in (_TRAILING_NUMBER, _LEADING_NUMBER):
+        cands = [int(m.group("n")) for ln in lines if (m := pattern.match(ln))]
+        run: list[int] = []
+        for n in cands:
+            if run and n == run[-1] + 1:
+                run.append(n)
+            else:
+                if len(run) >= _MIN_RUN:
+                    found.extend(run)
+                run = [n]
+        if len(run) >= _MIN_RUN:
+            found.extend(run)
+    return found
+
+
+def strip_line_numbers_document(pages: Sequence[str]) -> list[str]:
+    """Remove the line numbers that FDA draft guidances print on every line.
+
+    A document counts as line-numbered when runs of consecutive numbers are found on at least two
+    pages. Then every leading, trailing or bare number on a page that falls within that page's
+    line-number range (widened a little, since pypdf sometimes scrambles their order) is removed.
+    """
+    split = [p.split("\n") for p in pages]
+    runs = [_run_numbers(lines) for lines in split]
+    if sum(1 for r in runs if r) < min(2, len(pages)):
+        return list(pages)
     out: list[str] = []
-    for i, line in enumerate(lines):
-        if i in keep_idx:
-            m = pattern.match(line)
-            assert m is not None
-            body = (m.group("body") or "").rstrip()
-            out.append(body)
-        else:
-            out.append(line)
-    return out, len(keep_idx)
-
-
-def strip_line_numbers(text: str) -> str:
-    """Remove the line numbers that FDA draft guidances print on every line."""
-    lines = text.split("\n")
-    lines, n = _strip_number_runs(lines, _TRAILING_NUMBER)
-    if n == 0:
-        lines, n = _strip_number_runs(lines, _LEADING_NUMBER)
-    return "\n".join(lines)
+    prev_hi = 0
+    for lines, run in zip(split, runs, strict=True):
+        lo, hi = (min(run), max(run)) if run else (prev_hi + 1, prev_hi + 60)
+        lo, hi = lo - 40, hi + 40
+        prev_hi = hi - 40
+        kept: list[str] = []
+        for line in lines:
+            m = _LEADING_NUMBER.match(line)
+            if m and lo <= int(m.group("n")) <= hi:
+                body = (m.group("body") or "").rstrip()
+                if not body:
+                    continue
+                line = body
+            m = _TRAILING_NUMBER.match(line)
+            if m and lo <= int(m.group("n")) <= hi and m.group("body").strip():
+                line = m.group("body").rstrip()
+            kept.append(line)
+        out.append("\n".join(kept))
+    return out
 
 
 def _norm_furniture(line: str) -> str:
@@ -76,9 +84,15 @@ def remove_running_furniture(pages: Sequence[str], edge: int = 4) -> list[str]:
         lines = page.split("\n")
         nonblank = [i for i, ln in enumerate(lines) if ln.strip()]
         edges = set(nonblank[:edge] + nonblank[-edge:])
-        kept = [ln for i, ln in enumerate(lines) if not (i in edges and _norm_furniture(ln) in furniture)]
+        kept = [ln for i, ln in enumerate(lines) if not (i in edges and _is_furniture(ln, furniture))]
         out.append(_drop_bare_page_numbers("\n".join(kept)))
     return out
+
+
+def _is_furniture(line: str, furniture: set[str]) -> bool:
+    # Landscape pages sometimes join two header lines: "Contains Nonbinding Recommendations; Draft — ...".
+    norm = _norm_furniture(line)
+    return norm in furniture or all(p in furniture for p in re.split(r"\s*[;|]\s*", norm) if p)
 
 
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?\s*$", re.IGNORECASE)
@@ -161,7 +175,7 @@ def strip_web_boilerplate(text: str) -> str:
 
 def clean_pdf_pages(pages: Sequence[str]) -> list[str]:
     """Clean the pages of a PDF as a whole: furniture needs to see every page."""
-    numbered = [strip_line_numbers(p) for p in pages]
+    numbered = strip_line_numbers_document(pages)
     unfurnished = remove_running_furniture([tidy_whitespace(p) for p in numbered])
     return [tidy_whitespace(dehyphenate(p)) for p in unfurnished]
 

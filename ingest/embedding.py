@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+
 import numpy as np
 from langchain_core.embeddings import Embeddings
 

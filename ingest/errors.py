@@ -15,6 +15,10 @@ class IngestError(RegassistError):
         self.file = file
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[IngestError], tuple[str, str]]:
+        # Errors cross the process boundary from the parse worker: rebuild them from both fields.
+        return (type(self), (self.file, self.reason))
+
 
 class NeedsOCR(IngestError):
     """A PDF with no text layer: it is reported, never indexed as empty."""

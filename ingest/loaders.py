@@ -91,7 +91,7 @@ def _decode(path: Path, data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise IngestError(
-            path.name, f"not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r}); re-save it as UTF-8"
+            path.name, f"not valid UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 1]!r}); re-save it as UTF-8"
         ) from exc
 
 
@@ -104,7 +104,9 @@ def _load_text(path: Path, data: bytes, max_pages: int) -> RawDocument:
 
 class _HTMLText(HTMLParser):
     _SKIP = frozenset({"script", "style", "nav", "header", "footer", "aside", "form", "noscript", "svg"})
-    _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "table"})
+    _BLOCK = frozenset(
+        {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "table"}
+    )
 
     def __init__(self) -> None:
         super().__init__()

@@ -9,6 +9,7 @@ Order of writes, chosen so that a kill at any point leaves a consistent store:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import shutil
@@ -19,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-
 from ingest.catalog import Catalog
-from ingest.chunking import CHUNKER_VERSION, chunk_id, chunk_pages, document_id
-from ingest.embedding import MODEL_MAX_TOKENS, EncodingEmbedder, make_embedder, token_counter
+from ingest.chunking import CHUNKER_VERSION, document_id
+from ingest.embedding import EncodingEmbedder, make_embedder
 from ingest.errors import IndexMismatch, IngestError, NotFound
 from ingest.lexical import LexicalIndex
-from ingest.loaders import SUPPORTED, load
-from ingest.manifest import MANIFEST_NAME, infer_meta, load_manifest
+from ingest.manifest import MANIFEST_NAME, load_manifest
+from ingest.parsing import Parsed, safe_parse
 from ingest.settings import IngestSettings
 from ingest.types import Chunk, DocumentMeta
 from ingest.vectorstore import ChromaStore, HNSWParams, IndexIdentity
@@ -72,17 +72,6 @@ class IngestReport:
         return sum(r.pages for r in self.results if r.outcome in ("added", "updated"))
 
 
-@dataclass(frozen=True)
-class _Parsed:
-    file: str
-    document_id: str
-    meta: DocumentMeta
-    pages: tuple[str, ...]
-    size_bytes: int
-    chunks: tuple[tuple[Chunk, str], ...]
-    seconds: float
-
-
 def model_dimension(backend: str, model: str) -> int:
     """The embedding dimension, read from the model's files without loading it."""
     if backend == "hashing":
@@ -96,53 +85,18 @@ def model_dimension(backend: str, model: str) -> int:
         return int(json.loads((resolve_model_path(model) / "config.json").read_text())["hidden_size"])
 
 
-def embed_text_for(chunk: Chunk, count: Callable[[str], int], budget: int) -> str:
-    """The text that is embedded and BM25-indexed: title and section path, then the chunk.
-
-    The context prefix is shortened word by word until the whole fits the model's input, so the
-    chunk's own text is never cut.
-    """
-    prefix = chunk.title
-    if chunk.heading_path:
-        prefix += " — " + " > ".join(chunk.heading_path)
-    words = prefix.split()
-    while words and count(" ".join(words)) > budget:
-        words = words[: max(0, len(words) - 3)]
-    return (" ".join(words) + "\n" + chunk.text) if words else chunk.text
-
-
-def parse_file(
-    path: str, data: bytes, meta: DocumentMeta | None, max_pages: int, max_tokens: int, model: str, embed_context: bool
-) -> _Parsed:
-    """Load, clean and chunk one file (runs in a worker process)."""
-    t0 = time.perf_counter()
-    p = Path(path)
-    raw = load(p, data, max_pages=max_pages)
-    meta = meta or infer_meta(p, raw.pages[0] if raw.pages else "", raw.pdf_title)
-    count = token_counter(model)
-    doc_id = document_id(data)
-    spans = chunk_pages(raw.pages, count, max_tokens=max_tokens, is_text_file=raw.is_text_file)
-    if not spans:
-        raise IngestError(p.name, "no text to index after cleaning")
-    budget = MODEL_MAX_TOKENS - max_tokens - 1
-    chunks: list[tuple[Chunk, str]] = []
-    for i, s in enumerate(spans):
-        c = Chunk(
-            chunk_id=chunk_id(doc_id, s), document_id=doc_id, file=p.name, title=meta.title, ordinal=i,
-            section=s.section, heading_path=s.heading_path, page_start=s.page_start, page_end=s.page_end,
-            char_start=s.char_start, char_end=s.char_end, text=s.text, kind=s.kind,  # type: ignore[arg-type]
-            meta=meta,
-        )
-        chunks.append((c, embed_text_for(c, count, budget) if embed_context else c.text))
-    return _Parsed(p.name, doc_id, meta, raw.pages, len(data), tuple(chunks), time.perf_counter() - t0)
-
-
 def _chroma_metadata(c: Chunk) -> dict[str, Any]:
     m = c.meta
     return {
-        "document_id": c.document_id, "file": c.file, "page_start": c.page_start, "page_end": c.page_end,
-        "issuing_body": m.issuing_body, "jurisdiction": m.jurisdiction, "doc_type": m.doc_type,
-        "status": m.status, "year": m.year if m.year is not None else -1,
+        "document_id": c.document_id,
+        "file": c.file,
+        "page_start": c.page_start,
+        "page_end": c.page_end,
+        "issuing_body": m.issuing_body,
+        "jurisdiction": m.jurisdiction,
+        "doc_type": m.doc_type,
+        "status": m.status,
+        "year": m.year if m.year is not None else -1,
     }
 
 
@@ -167,7 +121,11 @@ class Index:
         self.data_dir = settings.data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._embedder = embedder
-        dim = embedder.dimension if embedder is not None else model_dimension(settings.embed_backend, settings.embed_model)
+        dim = (
+            embedder.dimension
+            if embedder is not None
+            else model_dimension(settings.embed_backend, settings.embed_model)
+        )
         name = embedder.name if embedder is not None else settings.embed_model
         self.identity = IndexIdentity(embed_model=name, dimension=dim, chunker_version=CHUNKER_VERSION)
         self.catalog = Catalog(self.data_dir / "catalog.sqlite3")
@@ -209,12 +167,11 @@ class Index:
             from urllib.parse import urlparse
 
             u = urlparse(settings.chroma_url)
-            client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
-                                         settings=Settings(anonymized_telemetry=False))
-            try:
+            client = chromadb.HttpClient(
+                host=u.hostname or "127.0.0.1", port=u.port or 8000, settings=Settings(anonymized_telemetry=False)
+            )
+            with contextlib.suppress(Exception):
                 client.delete_collection(settings.collection)
-            except Exception:  # noqa: BLE001 - absent collection: nothing to delete
-                pass
         else:
             shutil.rmtree(settings.data_dir / "chroma", ignore_errors=True)
 
@@ -272,7 +229,9 @@ class Index:
             try:
                 data = f.read_bytes()
             except OSError as exc:
-                self._record(report, FileResult(f.name, "failed", error=f"{f.name}: cannot read ({exc.strerror})"), progress)
+                self._record(
+                    report, FileResult(f.name, "failed", error=f"{f.name}: cannot read ({exc.strerror})"), progress
+                )
                 continue
             doc_id = document_id(data)
             existing = self.catalog.document_by_file(f.name)
@@ -285,7 +244,9 @@ class Index:
                 except IngestError as exc:
                     manifests[f.parent] = {}
                     self._record(report, FileResult(MANIFEST_NAME, "failed", error=str(exc)), progress)
-            todo.append((f, data, manifests[f.parent].get(f.name), None if existing is None else existing["document_id"]))
+            todo.append(
+                (f, data, manifests[f.parent].get(f.name), None if existing is None else existing["document_id"])
+            )
 
         for item, parsed_or_error in self._parse_all(todo):
             f, _data, _meta, old_id = item
@@ -327,19 +288,20 @@ class Index:
 
     def _parse_all(
         self, todo: list[tuple[Path, bytes, DocumentMeta | None, str | None]]
-    ) -> Iterator[tuple[tuple[Path, bytes, DocumentMeta | None, str | None], _Parsed | IngestError]]:
+    ) -> Iterator[tuple[tuple[Path, bytes, DocumentMeta | None, str | None], Parsed | IngestError]]:
         """Parse files in a worker process while the caller embeds, so parsing hides behind embedding."""
         s = self.settings
-        args = [(str(f), data, meta, s.max_pages, s.chunk_max_tokens, s.embed_model, s.embed_context)
-                for f, data, meta, _ in todo]
+        args = [
+            (str(f), data, meta, s.max_pages, s.chunk_max_tokens, s.embed_model, s.embed_context)
+            for f, data, meta, _ in todo
+        ]
         if len(todo) <= 1:
             for item, a in zip(todo, args, strict=True):
-                yield item, _safe_parse(*a)
+                yield item, safe_parse(*a)
             return
-        # fork is safe here only while no torch threads exist; spawn is used once the model is loaded.
-        method = "fork" if self._embedder is None or not hasattr(self._embedder, "_model") else "spawn"
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context(method)) as pool:
-            futures: list[Future[_Parsed | IngestError]] = [pool.submit(_safe_parse, *a) for a in args]
+        # spawn, not fork: Chroma and torch run native threads that a forked child would inherit broken.
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures: list[Future[Parsed | IngestError]] = [pool.submit(safe_parse, *a) for a in args]
             for item, fut in zip(todo, futures, strict=True):
                 yield item, fut.result()
 
@@ -362,12 +324,3 @@ class Index:
     def close(self) -> None:
         """Release the catalog connection."""
         self.catalog.close()
-
-
-def _safe_parse(*args: Any) -> _Parsed | IngestError:
-    try:
-        return parse_file(*args)
-    except IngestError as exc:
-        return exc
-    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
-        return IngestError(Path(args[0]).name, f"could not be read ({type(exc).__name__}: {exc})")
