@@ -99,7 +99,8 @@ class HybridSearcher:
 
     def embed_query(self, question: str) -> np.ndarray:
         """The question's vector."""
-        return self.index.embedder.encode([question])[0]
+        vec: np.ndarray = self.index.embedder.encode([question])[0]
+        return vec
 
     def search(
         self, question: str, filters: Filters | None = None, k: int | None = None, qvec: np.ndarray | None = None

@@ -138,7 +138,7 @@ class Assistant:
                     ),
                 }
                 return
-            claims_in = [(p.text, (p.n,)) for p in picks]
+            claims_in: list[tuple[str, tuple[int, ...]]] = [(p.text, (p.n,)) for p in picks]
             text = " ".join(f"{p.text} [{p.n}]" for p in picks)
             for token in re.findall(r"\S+\s*", text):
                 yield {"type": "token", "text": token}

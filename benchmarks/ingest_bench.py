@@ -33,8 +33,10 @@ def main() -> None:
         again = index.ingest([ROOT / "corpus"])
         reingest = time.perf_counter() - t2
         assert again.count("unchanged") == len(again.results)
-    peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    peak_mb = (
+        max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        / 1024
+    )
     rows = [
         ("documents", f"{report.count('added')}", ""),
         ("pages", f"{report.pages}", ""),

@@ -273,7 +273,7 @@ class LexicalIndex:
         return [(self._ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
 
     def _vocab(self) -> dict[str, int]:
-        return self._model.vocab_dict  # type: ignore[attr-defined, no-any-return]
+        return self._model.vocab_dict  # type: ignore[union-attr, attr-defined, no-any-return]
 
     def document_frequency(self, token: str) -> int:
         """How many indexed chunks contain a (tokenized) term; 0 if none."""

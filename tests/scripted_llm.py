@@ -43,8 +43,9 @@ class ScriptedLLM:
                     self.wfile.write(b"data: [DONE]\n\n")
                     return
                 msg = {"role": "assistant", "content": outer.reply}
-                self._send(200, json.dumps(_completion({"message": msg, "finish_reason": "stop"})).encode(),
-                           "application/json")
+                self._send(
+                    200, json.dumps(_completion({"message": msg, "finish_reason": "stop"})).encode(), "application/json"
+                )
 
             def _event(self, choice: dict[str, Any]) -> None:
                 data = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "scripted", **choice}
@@ -72,5 +73,11 @@ class ScriptedLLM:
 
 
 def _completion(choice: dict[str, Any]) -> dict[str, Any]:
-    return {"id": "c1", "object": "chat.completion", "created": 0, "model": "scripted",
-            "choices": [{"index": 0, **choice}], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "scripted",
+        "choices": [{"index": 0, **choice}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }

@@ -27,8 +27,21 @@ def _check_contract(a: Answer) -> None:
     for claim in a.claims:
         assert set(claim.citations) <= ns
     d = a.to_dict()
-    for key in ("id", "question", "answer", "abstained", "abstain_reason", "citations", "claims", "retrieval",
-                "backend", "model", "prompt_version", "index_version", "latency_ms"):
+    for key in (
+        "id",
+        "question",
+        "answer",
+        "abstained",
+        "abstain_reason",
+        "citations",
+        "claims",
+        "retrieval",
+        "backend",
+        "model",
+        "prompt_version",
+        "index_version",
+        "latency_ms",
+    ):
         assert key in d
     assert set(d["latency_ms"]) >= {"retrieval", "generation", "verification", "total"}
 
@@ -36,12 +49,24 @@ def _check_contract(a: Answer) -> None:
 @pytest.mark.parametrize(
     ("question", "file", "page", "section"),
     [
-        ("What does EU GMP Annex 11 expect about periodic evaluation of computerised systems?",
-         "EC_EU-GMP-Annex11_computerised-systems_2011.pdf", 4, "11"),
-        ("Under E6(R3), when may the investigator break the randomisation code of a blinded trial?",
-         "ICH_E6-R3_GCP_EMA-step5_2025.pdf", 23, "2.11"),
-        ("How should the integrity of backup data be checked for computerised systems in GMP?",
-         "EC_EU-GMP-Annex11_computerised-systems_2011.pdf", 3, "7.2"),
+        (
+            "What does EU GMP Annex 11 expect about periodic evaluation of computerised systems?",
+            "EC_EU-GMP-Annex11_computerised-systems_2011.pdf",
+            4,
+            "11",
+        ),
+        (
+            "Under E6(R3), when may the investigator break the randomisation code of a blinded trial?",
+            "ICH_E6-R3_GCP_EMA-step5_2025.pdf",
+            23,
+            "2.11",
+        ),
+        (
+            "How should the integrity of backup data be checked for computerised systems in GMP?",
+            "EC_EU-GMP-Annex11_computerised-systems_2011.pdf",
+            3,
+            "7.2",
+        ),
     ],
 )
 def test_answer_cites_the_known_page(assistant: Assistant, question: str, file: str, page: int, section: str) -> None:
@@ -68,8 +93,9 @@ def test_out_of_corpus_questions_abstain(assistant: Assistant, question: str) ->
 
 
 def test_false_premise_is_corrected_from_the_evidence(assistant: Assistant) -> None:
-    a = assistant.ask("Since Annex 11 only asks for backups to be checked once, during validation, "
-                      "how should we plan backup checks?")
+    a = assistant.ask(
+        "Since Annex 11 only asks for backups to be checked once, during validation, how should we plan backup checks?"
+    )
     assert not a.abstained
     assert a.answer.startswith("The documents do not support the premise")
     assert any("monitored periodically" in c.quote for c in a.citations)
@@ -81,10 +107,14 @@ def test_changed_number_is_flagged_unsupported(corpus_index: Index, assistant: A
     chunk = evidence.chunks[0]
     verifier = Verifier(encode=corpus_index.embedder.encode)
     true_claim = "The first page of Annex 11 gives 30 June 2011 as the deadline for coming into operation."
-    annex = [e for e in assistant.searcher.search("Annex 11 deadline for coming into operation 30 June 2011")
-             if "30 June 2011" in e.text][0]
-    good, bad = verifier.verify([(true_claim, (1,)),
-                                 (true_claim.replace("30 June 2011", "31 January 2012"), (1,))], {1: annex})
+    annex = next(
+        e
+        for e in assistant.searcher.search("Annex 11 deadline for coming into operation 30 June 2011")
+        if "30 June 2011" in e.text
+    )
+    good, bad = verifier.verify(
+        [(true_claim, (1,)), (true_claim.replace("30 June 2011", "31 January 2012"), (1,))], {1: annex}
+    )
     assert good.supported, good.reason
     assert not bad.supported and "2012" in (bad.reason or "")
     # A citation to a source that was not retrieved is dropped, never shown.

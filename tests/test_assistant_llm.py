@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -42,8 +41,9 @@ def llm() -> Iterator[ScriptedLLM]:
 
 
 def _assistant(index: Index, llm: ScriptedLLM, timeout: float = 10.0) -> Assistant:
-    s = AssistantSettings(backend="openai", llm_base_url=llm.url, llm_model="scripted", llm_timeout_s=timeout,
-                          llm_max_retries=0)
+    s = AssistantSettings(
+        backend="openai", llm_base_url=llm.url, llm_model="scripted", llm_timeout_s=timeout, llm_max_retries=0
+    )
     return Assistant(index, s)
 
 
@@ -55,8 +55,10 @@ def _source_number(a: Assistant, file: str) -> int:
 def test_good_answer_streams_and_is_verified(index: Index, llm: ScriptedLLM) -> None:
     a = _assistant(index, llm)
     n = _source_number(a, "EC_EU-GMP-Annex11_computerised-systems_2011.pdf")
-    llm.reply = (f"Computerised systems should be periodically evaluated to confirm that they remain in a valid "
-                 f"state and are compliant with GMP [{n}].")
+    llm.reply = (
+        f"Computerised systems should be periodically evaluated to confirm that they remain in a valid "
+        f"state and are compliant with GMP [{n}]."
+    )
     events = list(a.stream(QUESTION))
     tokens = [e["text"] for e in events if e["type"] == "token"]
     assert len(tokens) > 3 and "".join(tokens) == llm.reply
@@ -69,8 +71,10 @@ def test_good_answer_streams_and_is_verified(index: Index, llm: ScriptedLLM) -> 
 def test_invented_number_is_flagged(index: Index, llm: ScriptedLLM) -> None:
     a = _assistant(index, llm)
     n = _source_number(a, "EC_EU-GMP-Annex11_computerised-systems_2011.pdf")
-    llm.reply = (f"Computerised systems should be periodically evaluated to confirm that they remain in a valid "
-                 f"state [{n}]. Evaluations must happen every 18 months [{n}].")
+    llm.reply = (
+        f"Computerised systems should be periodically evaluated to confirm that they remain in a valid "
+        f"state [{n}]. Evaluations must happen every 18 months [{n}]."
+    )
     answer = a.ask(QUESTION)
     assert [c.supported for c in answer.claims] == [True, False]
     assert "18" in (answer.claims[1].reason or "") and "(unsupported)" in answer.answer
@@ -96,8 +100,9 @@ def test_model_that_declines_gives_a_refusal(index: Index, llm: ScriptedLLM) -> 
     assert answer.abstained and answer.abstain_reason == "no_evidence"
 
 
-@pytest.mark.parametrize(("mode", "message"), [("error500", "500"), ("malformed", "openai backend failed"),
-                                                 ("slow", "Timeout")])
+@pytest.mark.parametrize(
+    ("mode", "message"), [("error500", "500"), ("malformed", "openai backend failed"), ("slow", "Timeout")]
+)
 def test_server_failures_raise_a_clear_error(index: Index, llm: ScriptedLLM, mode: str, message: str) -> None:
     llm.mode = mode
     llm.reply = "unused"
