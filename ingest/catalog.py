@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id, ordinal);
 """
 
+# Chunks joined with their document: what row_to_chunk reads.
+_CHUNK_SELECT = (
+    "SELECT c.*, d.file, d.title, d.issuing_body, d.jurisdiction, d.doc_type, d.status, d.year, "
+    "d.source, d.licence FROM chunks c JOIN documents d USING(document_id) "
+)
 _DOC_FIELDS = ("title", "issuing_body", "jurisdiction", "doc_type", "status", "year", "source", "licence")
 
 
@@ -211,9 +216,7 @@ class Catalog:
         for start in range(0, len(ids), 900):
             part = ids[start : start + 900]
             rows = self._db.execute(
-                "SELECT c.*, d.file, d.title, d.issuing_body, d.jurisdiction, d.doc_type, d.status, d.year, "
-                "d.source, d.licence FROM chunks c JOIN documents d USING(document_id) "
-                f"WHERE c.chunk_id IN ({','.join('?' * len(part))})",
+                _CHUNK_SELECT + f"WHERE c.chunk_id IN ({','.join('?' * len(part))})",
                 part,
             ).fetchall()
             for r in rows:
@@ -223,9 +226,7 @@ class Catalog:
     def chunks_of_document(self, document_id: str) -> list[Chunk]:
         """A document's chunks in reading order."""
         rows = self._db.execute(
-            "SELECT c.*, d.file, d.title, d.issuing_body, d.jurisdiction, d.doc_type, d.status, d.year, "
-            "d.source, d.licence FROM chunks c JOIN documents d USING(document_id) "
-            "WHERE c.document_id = ? ORDER BY c.ordinal",
+            _CHUNK_SELECT + "WHERE c.document_id = ? ORDER BY c.ordinal",
             (document_id,),
         ).fetchall()
         return [row_to_chunk(r) for r in rows]

@@ -42,17 +42,6 @@ class Page:
 
 
 @dataclass(frozen=True)
-class LoadedDocument:
-    """A file read and cleaned, before chunking."""
-
-    document_id: str
-    file: str
-    meta: DocumentMeta
-    pages: tuple[Page, ...]
-    size_bytes: int
-
-
-@dataclass(frozen=True)
 class Chunk:
     """A retrievable span of a document with exact provenance.
 
