@@ -15,6 +15,7 @@ import numpy as np
 
 from assistant.sentences import normalise, sentence_spans
 from assistant.types import Evidence
+from assistant.verify import hard_facts
 from ingest.lexical import tokenize
 from ingest.types import Chunk
 
@@ -93,8 +94,11 @@ def pick_sentences(
             break
         if p.score < 0.85 * best.score:
             break
-        pw = set(tokenize(p.text))
-        if any(len(pw & set(tokenize(c.text))) / max(1, len(pw)) > 0.6 for c in chosen):
+        pw, pf = set(tokenize(p.text)), set(hard_facts(p.text))
+        # A restatement adds nothing, unless it gives other numbers or dates (sources that disagree).
+        if any(
+            len(pw & set(tokenize(c.text))) / max(1, len(pw)) > 0.6 and pf == set(hard_facts(c.text)) for c in chosen
+        ):
             continue
         chosen.append(p)
     return chosen

@@ -14,6 +14,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from assistant.types import Evidence
+from assistant.verify import hard_facts
 from ingest.pipeline import Index
 from ingest.types import Chunk
 
@@ -149,14 +150,20 @@ def _words(text: str) -> frozenset[str]:
 
 
 def _collapse_near_duplicates(chunks: list[Chunk], threshold: float) -> list[Chunk]:
-    """Keep the best of chunks whose word sets overlap above `threshold` (repeated boilerplate, reissues)."""
-    kept: list[tuple[Chunk, frozenset[str]]] = []
+    """Keep the best of chunks whose word sets overlap above `threshold` (repeated boilerplate, reissues).
+
+    Two passages that differ in a number, date or reference are never duplicates: a reissue that
+    changed "5 years" to "10 years" is exactly what a reader must see.
+    """
+    kept: list[tuple[frozenset[str], frozenset[str]]] = []
+    out: list[Chunk] = []
     for c in chunks:
-        w = _words(c.text)
-        if any(len(w & kw) / max(1, len(w | kw)) >= threshold for _, kw in kept):
+        w, facts = _words(c.text), frozenset(hard_facts(c.text))
+        if any(facts == kf and len(w & kw) / max(1, len(w | kw)) >= threshold for kw, kf in kept):
             continue
-        kept.append((c, w))
-    return [c for c, _ in kept]
+        kept.append((w, facts))
+        out.append(c)
+    return out
 
 
 def _merge_neighbours(evidence: list[Evidence]) -> list[Evidence]:

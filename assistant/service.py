@@ -33,6 +33,17 @@ _PREMISE = re.compile(
 # Words that make a premise a strong claim; if the evidence does not repeat them, the premise is doubted.
 _ABSOLUTES = re.compile(r"\b(only|once|never|always|all|every|no longer|exclusively|solely)\b", re.IGNORECASE)
 _ACRONYM_Q = re.compile(r"\b[A-Z][A-Z0-9]{2,}s?\b")
+# Questions that ask for a quantity: an answer without any number does not answer them.
+_ASKS_QUANTITY = re.compile(
+    r"\b(how (long|many|much|soon|often)|what (fee|fees|cost|price|percentage|proportion|sample size|deadline)"
+    r"|(maximum|minimum|max|min)\b[^?]*\b(dose|amount|number|size|period|value)|\bdose of\b)",
+    re.IGNORECASE,
+)
+_NUMBER_WORD = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|annual(ly)?|monthly|weekly|daily|once|twice"
+    r"|periodic(ally)?|immediately)\b",
+    re.IGNORECASE,
+)
 _UNIT_NUMBER = re.compile(r"\b(\d+(?:\.\d+)?)\s*(days?|months?|years?|hours?|weeks?|%|percent)\b", re.IGNORECASE)
 
 
@@ -67,6 +78,7 @@ class Assistant:
             model = make_chat_model(s)
             chat = ChatBackend(model, s.backend, s.llm_model if s.backend == "openai" else str(s.llamacpp_model_path))
         self.chat = chat
+        self._initials: tuple[int, set[str]] = (-1, set())
 
     @property
     def backend_name(self) -> str:
@@ -75,6 +87,18 @@ class Assistant:
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self.index.embedder.encode(texts)
+
+    def _title_initials(self) -> set[str]:
+        """Acronyms spelled by consecutive capitalised words of document titles ("Computer Software Assurance")."""
+        gen = self.index.catalog.generation()
+        if self._initials[0] != gen:
+            out: set[str] = set()
+            for row in self.index.catalog.documents():
+                words = [w for w in re.findall(r"[A-Za-z]+", row["title"]) if w[0].isupper()]
+                for n in range(2, 6):
+                    out |= {"".join(w[0] for w in words[i : i + n]) for i in range(len(words) - n + 1)}
+            self._initials = (gen, out)
+        return self._initials[1]
 
     def _idf(self, term: str) -> float:
         n = max(1, len(self.index.lexical))
@@ -119,8 +143,16 @@ class Assistant:
             return
         tg = time.perf_counter()
         if self.chat is None:
+            # A question built on a premise is answered from what the documents say about the premise:
+            # "Since X, how should we Y?" is scored against X, which the evidence can confirm or correct.
+            premise = _PREMISE.match(question)
             picks = pick_sentences(
-                question, evidence, self._encode, self._idf, self.settings.max_answer_sentences, qvec=qvec
+                premise.group("premise") if premise else question,
+                evidence,
+                self._encode,
+                self._idf,
+                self.settings.max_answer_sentences,
+                qvec=None if premise else qvec,
             )
             lat["generation"] = (time.perf_counter() - tg) * 1000
             if not picks or picks[0].score < self.settings.min_answer_score:
@@ -192,6 +224,7 @@ class Assistant:
             a
             for a in _ACRONYM_Q.findall(question)
             if all(self.index.lexical.document_frequency(t) == 0 for t in tokenize(a))
+            and a.rstrip("s") not in self._title_initials()
         ]
         if unknown:
             return "no_evidence", f"The documents never mention {', '.join(dict.fromkeys(unknown))}."
@@ -259,6 +292,17 @@ class Assistant:
                 question,
                 "low_confidence",
                 "No sentence of the answer is supported by the passages it cites.",
+                evidence,
+                lat,
+                t0,
+                searched,
+                claims=v.claims,
+            )
+        if _ASKS_QUANTITY.search(question) and not any(_NUMBER_WORD.search(c.text) for c in supported):
+            return self._refusal(
+                question,
+                "low_confidence",
+                "The question asks for a quantity or period, and no supported sentence gives one.",
                 evidence,
                 lat,
                 t0,

@@ -1,0 +1,1 @@
+"""Evaluation harness: curated question sets, metrics with confidence intervals, reports and gates."""

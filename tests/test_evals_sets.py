@@ -1,0 +1,75 @@
+"""The curated question sets: well formed, big enough, split cleanly, and every gold quote on its page."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from evals.metrics import normalise
+from evals.questions import SETS_DIR, QuestionSetError, load_questions
+from ingest.pipeline import Index
+
+DEV = SETS_DIR / "bundled-dev.jsonl"
+TEST = SETS_DIR / "bundled-test.jsonl"
+
+
+def test_bundled_set_meets_its_brief() -> None:
+    dev, test = load_questions(DEV), load_questions(TEST)
+    qs = dev + test
+    kinds = Counter(q.kind for q in qs)
+    assert len(qs) >= 100
+    assert len({g.file for q in qs for g in q.evidence}) >= 15
+    assert kinds["unanswerable"] >= 12 and kinds["false_premise"] >= 10
+    # Dev and test never share a question, and each has every kind that has two or more questions.
+    assert not {q.question for q in dev} & {q.question for q in test}
+    for kind, n in kinds.items():
+        if n >= 2:
+            assert any(q.kind == kind for q in dev) and any(q.kind == kind for q in test), kind
+
+
+def test_every_gold_quote_is_on_its_page(corpus_index: Index) -> None:
+    catalog = corpus_index.catalog
+    missing = []
+    for path in (DEV, TEST):
+        for q in load_questions(path):
+            for g in q.evidence:
+                row = catalog.document_by_file(g.file)
+                page = catalog.page_text(row["document_id"], g.page) if row else None
+                if page is None or normalise(g.quote) not in normalise(page):
+                    missing.append(f"{q.id}: {g.file} p.{g.page}: {g.quote[:60]}")
+    assert not missing, "\n".join(missing)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "set.jsonl:1: not valid JSON"),
+        ('{"id": "a", "question": "q", "answerable": true, "reference_answer": "r", "evidence": [],'
+         ' "key_facts": [], "kind": "lookup"}', "needs at least one 'evidence'"),
+        ('{"id": "a", "question": "q", "answerable": true, "reference_answer": "r", "evidence": '
+         '[{"file": "f.pdf", "page": "3", "quote": "x"}], "key_facts": [], "kind": "lookup"}',
+         "evidence[0]: field 'page' must be int"),
+        ('{"id": "a", "question": "q", "answerable": false, "reference_answer": "r", "evidence": [],'
+         ' "key_facts": [], "kind": "guess"}', "field 'kind' must be one of"),
+        ('{"id": "a", "answerable": false, "reference_answer": "r", "evidence": [],'
+         ' "key_facts": [], "kind": "unanswerable"}', "missing field 'question'"),
+    ],
+)
+def test_bad_question_lines_are_named(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "set.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(QuestionSetError) as err:
+        load_questions(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
+    line = json.dumps({"id": "x", "question": "q", "answerable": False, "reference_answer": "r",
+                       "evidence": [], "key_facts": [], "kind": "unanswerable"})
+    path = tmp_path / "set.jsonl"
+    path.write_text(line + "\n" + line + "\n")
+    with pytest.raises(QuestionSetError, match="set.jsonl:2: duplicate id 'x'"):
+        load_questions(path)
