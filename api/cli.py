@@ -12,6 +12,7 @@ from rich.table import Table
 
 from assistant.sentences import normalise
 from assistant.types import Answer
+from evals.cli import eval_app
 from ingest.errors import RegassistError
 from ingest.pipeline import FileResult, Index
 from ingest.settings import IngestSettings
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 docs_app = typer.Typer(help="List and remove indexed documents.", invoke_without_command=True)
 app.add_typer(docs_app, name="docs")
+app.add_typer(eval_app, name="eval")
 out = Console()
 err = Console(stderr=True)
 

@@ -116,12 +116,9 @@ class HybridSearcher:
         dense = self.index.vectors.query(qvec, cfg.candidates, filters.chroma_where())
         mask = None if filters.is_empty() else self._mask(filters)
         lexical = self.index.lexical.query(question, cfg.candidates, mask)
-        fused: dict[str, float] = {}
+        fused = rrf_fuse(((cfg.dense_weight, dense), (cfg.lexical_weight, lexical)), cfg.rrf_k)
         dense_score = dict(dense)
         lex_score = dict(lexical)
-        for weight, ranked in ((cfg.dense_weight, dense), (cfg.lexical_weight, lexical)):
-            for rank, (cid, _) in enumerate(ranked):
-                fused[cid] = fused.get(cid, 0.0) + weight / (cfg.rrf_k + rank + 1)
         # The catalog decides what is live: a vector or term of a replaced document is never returned.
         chunks = self.index.catalog.chunks_by_id(fused)
         order = sorted((cid for cid in fused if cid in chunks), key=lambda c: -fused[c])
@@ -143,6 +140,15 @@ class HybridSearcher:
             self._mask_cache.clear()
             self._mask_cache[key] = self.index.lexical.mask_for(allowed)
         return self._mask_cache[key]
+
+
+def rrf_fuse(rankings: Sequence[tuple[float, Sequence[tuple[str, float]]]], k: int = 60) -> dict[str, float]:
+    """Weighted reciprocal rank fusion: each ranking adds weight / (k + rank) to its items."""
+    fused: dict[str, float] = {}
+    for weight, ranked in rankings:
+        for rank, (cid, _) in enumerate(ranked):
+            fused[cid] = fused.get(cid, 0.0) + weight / (k + rank + 1)
+    return fused
 
 
 def _words(text: str) -> frozenset[str]:

@@ -71,7 +71,8 @@ def hard_facts(text: str) -> list[str]:
 
 def _fact_in(fact: str, haystack: str) -> bool:
     if fact[0].isdigit():
-        return re.search(rf"(?<![\d.]){re.escape(fact)}(?![\d])", haystack) is not None
+        # Same boundary as extraction: "15" is in "B.15" (a section label) but not in "3.15" or "115".
+        return re.search(rf"(?<!\d)(?<!\d\.){re.escape(fact)}(?!\d)", haystack) is not None
     return re.search(rf"\b{re.escape(fact.rstrip('s'))}", haystack) is not None
 
 

@@ -69,7 +69,11 @@ def build_scaled(base: Index, data: Path, target: int, seed: int = 7) -> int:
         chunks = base.catalog.chunks_of_document(row["document_id"])
         pages = [base.catalog.page_text(row["document_id"], p) or "" for p in range(1, row["pages"] + 1)]
         index.catalog.replace_document(
-            row["file"], row["document_id"], chunks[0].meta, pages, row["size_bytes"],
+            row["file"],
+            row["document_id"],
+            chunks[0].meta,
+            pages,
+            row["size_bytes"],
             [(c, texts[c.chunk_id]) for c in chunks],
         )
         ids = [c.chunk_id for c in chunks]
@@ -80,8 +84,12 @@ def build_scaled(base: Index, data: Path, target: int, seed: int = 7) -> int:
     while total < target:
         n = min(per_doc, target - total)
         doc_id = f"synthetic{n_doc:05d}"
-        meta = DocumentMeta(title=f"Synthetic document {n_doc}", issuing_body=rng.choice(["EMA", "FDA", "MHRA", "ICH"]),
-                            status="final", year=rng.choice([2015, 2020, 2024]))
+        meta = DocumentMeta(
+            title=f"Synthetic document {n_doc}",
+            issuing_body=rng.choice(["EMA", "FDA", "MHRA", "ICH"]),
+            status="final",
+            year=rng.choice([2015, 2020, 2024]),
+        )
         chunks_out: list[tuple[Chunk, str]] = []
         out_vecs = []
         for i in range(n):
@@ -91,15 +99,37 @@ def build_scaled(base: Index, data: Path, target: int, seed: int = 7) -> int:
             text = ". ".join(sentences)[:1400]
             v = np.mean([vecs[p.chunk_id] for p in parts], axis=0) + nrng.normal(0, 0.01, vecs[parts[0].chunk_id].shape)
             out_vecs.append(v / np.linalg.norm(v))
-            chunks_out.append((
-                Chunk(f"{doc_id}-{i:04d}", doc_id, f"{doc_id}.txt", meta.title, i, "", (), 1, 1, 0, len(text),
-                      text, meta=meta),
-                text,
-            ))
-        index.catalog.replace_document(f"{doc_id}.txt", doc_id, meta, [c.text for c, _ in chunks_out][:1],
-                                       sum(len(t) for _, t in chunks_out), chunks_out)
-        index.vectors.upsert([c.chunk_id for c, _ in chunks_out], np.stack(out_vecs),
-                             [_chroma_metadata(c) for c, _ in chunks_out])
+            chunks_out.append(
+                (
+                    Chunk(
+                        f"{doc_id}-{i:04d}",
+                        doc_id,
+                        f"{doc_id}.txt",
+                        meta.title,
+                        i,
+                        "",
+                        (),
+                        1,
+                        1,
+                        0,
+                        len(text),
+                        text,
+                        meta=meta,
+                    ),
+                    text,
+                )
+            )
+        index.catalog.replace_document(
+            f"{doc_id}.txt",
+            doc_id,
+            meta,
+            [c.text for c, _ in chunks_out][:1],
+            sum(len(t) for _, t in chunks_out),
+            chunks_out,
+        )
+        index.vectors.upsert(
+            [c.chunk_id for c, _ in chunks_out], np.stack(out_vecs), [_chroma_metadata(c) for c, _ in chunks_out]
+        )
         total += n
         n_doc += 1
         if n_doc % 20 == 0:
@@ -160,16 +190,21 @@ def main() -> None:
         base.close()
         rows = []
         for label, data in (("bundled corpus", corpus_dir), (f"~{args.chunks // 1000}k chunks", scaled_dir)):
-            res = subprocess.run([sys.executable, __file__, "--measure", str(data)], capture_output=True, text=True,
-                                 check=True)
+            res = subprocess.run(
+                [sys.executable, __file__, "--measure", str(data)], capture_output=True, text=True, check=True
+            )
             rows.append((label, json.loads(res.stdout.strip().splitlines()[-1])))
-    print("| index | chunks | queries | query embedding p50 / p95 | search p50 / p95 | retrieval p50 / p95 "
-          "(target p95 <= 50 ms at 100k) | extractive answer p50 / p95 (target p95 <= 150 ms) | peak memory |")
+    print(
+        "| index | chunks | queries | query embedding p50 / p95 | search p50 / p95 | retrieval p50 / p95 "
+        "(target p95 <= 50 ms at 100k) | extractive answer p50 / p95 (target p95 <= 150 ms) | peak memory |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for label, r in rows:
-        print(f"| {label} | {r['chunks']:,.0f} | {r['questions']:.0f} | {r['embed_p50']:.1f} / {r['embed_p95']:.1f} ms"
-              f" | {r['search_p50']:.1f} / {r['search_p95']:.1f} ms | {r['retrieval_p50']:.1f} / "
-              f"{r['retrieval_p95']:.1f} ms | {r['answer_p50']:.1f} / {r['answer_p95']:.1f} ms | {r['peak_mb']:.0f} MB |")
+        print(
+            f"| {label} | {r['chunks']:,.0f} | {r['questions']:.0f} | {r['embed_p50']:.1f} / {r['embed_p95']:.1f} ms"
+            f" | {r['search_p50']:.1f} / {r['search_p95']:.1f} ms | {r['retrieval_p50']:.1f} / "
+            f"{r['retrieval_p95']:.1f} ms | {r['answer_p50']:.1f} / {r['answer_p95']:.1f} ms | {r['peak_mb']:.0f} MB |"
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import math
 import random
 import re
 from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,17 +43,17 @@ def dedupe(items: Sequence[Hashable]) -> list[Hashable]:
     return list(dict.fromkeys(items))
 
 
-def hit_at(ranked: Sequence[Hashable], gold: set[Hashable], k: int) -> float:
+def hit_at(ranked: Sequence[Any], gold: AbstractSet[Any], k: int) -> float:
     """1 if any of the first k is relevant."""
     return float(any(r in gold for r in ranked[:k]))
 
 
-def recall_at(ranked: Sequence[Hashable], gold: set[Hashable], k: int) -> float:
+def recall_at(ranked: Sequence[Any], gold: AbstractSet[Any], k: int) -> float:
     """Share of the relevant items found in the first k."""
     return len(set(ranked[:k]) & gold) / len(gold) if gold else 0.0
 
 
-def reciprocal_rank(ranked: Sequence[Hashable], gold: set[Hashable]) -> float:
+def reciprocal_rank(ranked: Sequence[Any], gold: AbstractSet[Any]) -> float:
     """1 / rank of the first relevant item, 0 when none is retrieved."""
     for i, r in enumerate(ranked, start=1):
         if r in gold:
@@ -60,7 +61,7 @@ def reciprocal_rank(ranked: Sequence[Hashable], gold: set[Hashable]) -> float:
     return 0.0
 
 
-def average_precision_at(ranked: Sequence[Hashable], gold: set[Hashable], k: int = 10) -> float:
+def average_precision_at(ranked: Sequence[Any], gold: AbstractSet[Any], k: int = 10) -> float:
     """AP@k as trec_eval's map_cut computes it: precision at each relevant rank up to k, over |gold|."""
     if not gold:
         return 0.0
@@ -111,9 +112,15 @@ class Confusion:
 
     def to_dict(self) -> dict[str, float]:
         return {
-            "tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn,
-            "precision": self.precision, "recall": self.recall, "f1": self.f1,
-            "accuracy": self.accuracy, "mcc": self.mcc,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "tn": self.tn,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "accuracy": self.accuracy,
+            "mcc": self.mcc,
         }
 
 
@@ -143,8 +150,11 @@ class Estimate:
 
 
 def bootstrap(
-    records: Sequence[Record], metric: Callable[[Sequence[Record]], float | None], resamples: int = 1000,
-    seed: int = 0, level: float = 0.95,
+    records: Sequence[Record],
+    metric: Callable[[Sequence[Record]], float | None],
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> Estimate | None:
     """The metric on `records` and its percentile bootstrap interval; None when it is undefined."""
     value = metric(records)
@@ -175,7 +185,9 @@ def mean_of(key: str, where: Callable[[Record], bool] = lambda r: True) -> Calla
     return metric
 
 
-def ratio_of(num: str, den: str, where: Callable[[Record], bool] = lambda r: True) -> Callable[[Sequence[Record]], float | None]:
+def ratio_of(
+    num: str, den: str, where: Callable[[Record], bool] = lambda r: True
+) -> Callable[[Sequence[Record]], float | None]:
     """A metric: sum of `num` over sum of `den` (micro-average, e.g. unsupported claims over all claims)."""
 
     def metric(records: Sequence[Record]) -> float | None:

@@ -68,7 +68,7 @@ def rankings(evidence: Sequence[Evidence]) -> dict[str, list[Any]]:
 # --- one question ------------------------------------------------------------------------------
 def score_question(q: Question, answer: Answer, evidence: Sequence[Evidence], catalog: Catalog) -> Record:
     """Everything the report needs about one answer, with per-question metric values."""
-    gold = {
+    gold: dict[str, set[Any]] = {
         "document": {g.file for g in q.evidence},
         "page": {(g.file, g.page) for g in q.evidence},
         "chunk": gold_chunks(catalog, q),
@@ -87,6 +87,7 @@ def score_question(q: Question, answer: Answer, evidence: Sequence[Evidence], ca
         "warnings": list(answer.warnings),
         "latency_ms": answer.latency_ms.get("total", 0.0),
         "retrieved": [{"file": f, "page": p} for f, p in ranked["page"][:RETRIEVAL_K]],
+        "contexts": [e.text for e in answer.retrieval],
     }
     if q.answerable:
         for level in LEVELS:
@@ -99,12 +100,22 @@ def score_question(q: Question, answer: Answer, evidence: Sequence[Evidence], ca
 
     # Citations: verbatim quotes, and pages against the gold pages.
     live = catalog.chunks_by_id([c.chunk_id for c in answer.citations])
-    cites = []
+    cites: list[dict[str, Any]] = []
     for c in answer.citations:
         chunk = live.get(c.chunk_id)
         verbatim = chunk is not None and chunk.text[c.quote_start : c.quote_end] == c.quote
-        cites.append({"n": c.n, "file": c.file, "title": c.title, "page": c.page, "section": c.section,
-                      "quote": c.quote, "verbatim": verbatim, "gold_page": (c.file, c.page) in gold["page"]})
+        cites.append(
+            {
+                "n": c.n,
+                "file": c.file,
+                "title": c.title,
+                "page": c.page,
+                "section": c.section,
+                "quote": c.quote,
+                "verbatim": verbatim,
+                "gold_page": (c.file, c.page) in gold["page"],
+            }
+        )
     rec["citations"] = cites
     rec["quotes_total"] = len(cites)
     rec["quotes_verbatim"] = sum(c["verbatim"] for c in cites)
@@ -118,12 +129,20 @@ def score_question(q: Question, answer: Answer, evidence: Sequence[Evidence], ca
     by_n = {c["n"]: c for c in cites}
     claims = []
     for cl in answer.claims:
-        quotes = [by_n[n] for n in cl.citations if n in by_n]
-        text = " ".join(normalise(x["quote"]) for x in quotes).lower()
+        quotes: list[dict[str, Any]] = [by_n[n] for n in cl.citations if n in by_n]
+        text = " ".join(normalise(str(x["quote"])) for x in quotes).lower()
         missing = [f for f in harness_facts(cl.text) if f not in text]
         harness_ok = bool(quotes) and all(x["verbatim"] for x in quotes) and not missing
-        claims.append({"text": cl.text, "citations": list(cl.citations), "supported": cl.supported,
-                       "reason": cl.reason, "harness_supported": harness_ok, "harness_missing": missing})
+        claims.append(
+            {
+                "text": cl.text,
+                "citations": list(cl.citations),
+                "supported": cl.supported,
+                "reason": cl.reason,
+                "harness_supported": harness_ok,
+                "harness_missing": missing,
+            }
+        )
     shown = [] if answer.abstained else claims
     rec["claims"] = claims
     rec["claims_total"] = len(shown)
@@ -132,8 +151,8 @@ def score_question(q: Question, answer: Answer, evidence: Sequence[Evidence], ca
 
     if q.answerable and q.key_facts:
         text = normalise(answer.answer).lower()
-        rec["key_fact_recall"] = 0.0 if answer.abstained else (
-            sum(normalise(f).lower() in text for f in q.key_facts) / len(q.key_facts)
+        rec["key_fact_recall"] = (
+            0.0 if answer.abstained else (sum(normalise(f).lower() in text for f in q.key_facts) / len(q.key_facts))
         )
     if q.kind == "false_premise":
         corrected = not answer.abstained and any("premise" in w.lower() for w in answer.warnings)
@@ -162,18 +181,27 @@ METRICS: dict[str, tuple[Callable[[Sequence[Record]], float | None], bool]] = {
     "citation_recall": (mean_of("citation_recall"), True),
     "quote_verbatim_rate": (ratio_of("quotes_verbatim", "quotes_total"), True),
     "claim_support_rate_own": (
-        lambda rs: None if (v := ratio_of("claims_unsupported_own", "claims_total")(rs)) is None else 1 - v, True),
+        lambda rs: None if (v := ratio_of("claims_unsupported_own", "claims_total")(rs)) is None else 1 - v,
+        True,
+    ),
     "hallucination_rate_own": (ratio_of("claims_unsupported_own", "claims_total"), False),
     "claim_support_rate_harness": (
-        lambda rs: None if (v := ratio_of("claims_unsupported_harness", "claims_total")(rs)) is None else 1 - v, True),
+        lambda rs: None if (v := ratio_of("claims_unsupported_harness", "claims_total")(rs)) is None else 1 - v,
+        True,
+    ),
     "hallucination_rate_harness": (ratio_of("claims_unsupported_harness", "claims_total"), False),
     "key_fact_recall": (mean_of("key_fact_recall"), True),
     "abstention_mcc": (lambda rs: abstention_confusion(rs).mcc, True),
     "abstention_precision": (lambda rs: abstention_confusion(rs).precision, True),
     "abstention_recall": (lambda rs: abstention_confusion(rs).recall, True),
     "false_refusal_rate": (
-        lambda rs: (sum(r["abstained"] for r in rs if r["answerable"]) / n)
-        if (n := sum(r["answerable"] for r in rs)) else None, False),
+        lambda rs: (
+            (sum(r["abstained"] for r in rs if r["answerable"]) / n)
+            if (n := sum(r["answerable"] for r in rs))
+            else None
+        ),
+        False,
+    ),
     "premise_corrected_rate": (mean_of("premise_corrected"), True),
 }
 
@@ -201,8 +229,10 @@ def summarise(records: Sequence[Record], resamples: int = 1000) -> dict[str, Any
         "n": len(records),
         "metrics": metrics,
         "abstention_confusion": abstention_confusion(records).to_dict(),
-        "abstain_reasons": {k: sum(r["abstain_reason"] == k for r in records)
-                            for k in sorted({r["abstain_reason"] for r in records if r["abstain_reason"]})},
+        "abstain_reasons": {
+            k: sum(r["abstain_reason"] == k for r in records)
+            for k in sorted({r["abstain_reason"] for r in records if r["abstain_reason"]})
+        },
         "per_kind": kinds,
         "false_premise": {k: premise.count(k) for k in ("corrected", "abstained", "accepted")},
         "latency_ms": {"p50": percentile(lat, 50), "p95": percentile(lat, 95), "max": max(lat) if lat else 0.0},
@@ -233,8 +263,7 @@ def versions(assistant: Assistant, set_path: Path) -> dict[str, Any]:
         "embed_model": index.identity.embed_model,
         "chunker_version": index.identity.chunker_version,
         "index_generation": index.catalog.generation(),
-        "corpus": {"documents": len(docs),
-                   "sha256": hashlib.sha256(json.dumps(docs).encode()).hexdigest()[:16]},
+        "corpus": {"documents": len(docs), "sha256": hashlib.sha256(json.dumps(docs).encode()).hexdigest()[:16]},
         "question_set": {"path": str(set_path), "sha256": hashlib.sha256(set_path.read_bytes()).hexdigest()[:16]},
         "backend": assistant.backend_name,
         "settings": assistant.settings.model_dump(exclude={"llm_api_key"}),
@@ -256,13 +285,23 @@ class Run:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"set": str(self.set_path), "started": self.started, "seconds": round(self.seconds, 2),
-                "versions": self.versions, "summary": self.summary, "records": self.records, **self.extra}
+        return {
+            "set": str(self.set_path),
+            "started": self.started,
+            "seconds": round(self.seconds, 2),
+            "versions": self.versions,
+            "summary": self.summary,
+            "records": self.records,
+            **self.extra,
+        }
 
 
 def run_set(
-    assistant: Assistant, questions: Sequence[Question], set_path: Path,
-    progress: Callable[[int, int, Record], None] | None = None, resamples: int = 1000,
+    assistant: Assistant,
+    questions: Sequence[Question],
+    set_path: Path,
+    progress: Callable[[int, int, Record], None] | None = None,
+    resamples: int = 1000,
 ) -> Run:
     """Ask every question, score it, and summarise."""
     t0 = time.perf_counter()
@@ -275,5 +314,11 @@ def run_set(
         records.append(rec)
         if progress:
             progress(i, len(questions), rec)
-    return Run(set_path, records, summarise(records, resamples), versions(assistant, set_path), started,
-               time.perf_counter() - t0)
+    return Run(
+        set_path,
+        records,
+        summarise(records, resamples),
+        versions(assistant, set_path),
+        started,
+        time.perf_counter() - t0,
+    )

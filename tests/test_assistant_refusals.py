@@ -48,8 +48,9 @@ UNRELATED = (
 )
 
 
-def _assistant(tmp_path: Path, embedder: SentenceTransformerEmbedder, docs: dict[str, tuple[str, str, str]],
-               **settings: object) -> Assistant:
+def _assistant(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, docs: dict[str, tuple[str, str, str]], **settings: object
+) -> Assistant:
     folder = tmp_path / "docs"
     _write(folder, docs)
     index = Index(IngestSettings(data_dir=tmp_path / "data"), embedder=embedder)

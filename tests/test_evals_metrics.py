@@ -52,5 +52,9 @@ def test_bootstrap_interval_brackets_the_value_and_narrows_with_n() -> None:
 
 def test_harness_facts_are_its_own() -> None:
     assert harness_facts("Within 30 days under 21 CFR 820.70(i), see section 4.2 and 12.5%.") == [
-        "30", "21", "820.70(i)", "section 4.2", "12.5%",
+        "30",
+        "21",
+        "820.70(i)",
+        "section 4.2",
+        "12.5%",
     ]

@@ -47,15 +47,26 @@ def test_every_gold_quote_is_on_its_page(corpus_index: Index) -> None:
     ("line", "message"),
     [
         ("{not json", "set.jsonl:1: not valid JSON"),
-        ('{"id": "a", "question": "q", "answerable": true, "reference_answer": "r", "evidence": [],'
-         ' "key_facts": [], "kind": "lookup"}', "needs at least one 'evidence'"),
-        ('{"id": "a", "question": "q", "answerable": true, "reference_answer": "r", "evidence": '
-         '[{"file": "f.pdf", "page": "3", "quote": "x"}], "key_facts": [], "kind": "lookup"}',
-         "evidence[0]: field 'page' must be int"),
-        ('{"id": "a", "question": "q", "answerable": false, "reference_answer": "r", "evidence": [],'
-         ' "key_facts": [], "kind": "guess"}', "field 'kind' must be one of"),
-        ('{"id": "a", "answerable": false, "reference_answer": "r", "evidence": [],'
-         ' "key_facts": [], "kind": "unanswerable"}', "missing field 'question'"),
+        (
+            '{"id": "a", "question": "q", "answerable": true, "reference_answer": "r", "evidence": [],'
+            ' "key_facts": [], "kind": "lookup"}',
+            "needs at least one 'evidence'",
+        ),
+        (
+            '{"id": "a", "question": "q", "answerable": true, "reference_answer": "r", "evidence": '
+            '[{"file": "f.pdf", "page": "3", "quote": "x"}], "key_facts": [], "kind": "lookup"}',
+            "evidence[0]: field 'page' must be int",
+        ),
+        (
+            '{"id": "a", "question": "q", "answerable": false, "reference_answer": "r", "evidence": [],'
+            ' "key_facts": [], "kind": "guess"}',
+            "field 'kind' must be one of",
+        ),
+        (
+            '{"id": "a", "answerable": false, "reference_answer": "r", "evidence": [],'
+            ' "key_facts": [], "kind": "unanswerable"}',
+            "missing field 'question'",
+        ),
     ],
 )
 def test_bad_question_lines_are_named(tmp_path: Path, line: str, message: str) -> None:
@@ -67,9 +78,18 @@ def test_bad_question_lines_are_named(tmp_path: Path, line: str, message: str) -
 
 
 def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
-    line = json.dumps({"id": "x", "question": "q", "answerable": False, "reference_answer": "r",
-                       "evidence": [], "key_facts": [], "kind": "unanswerable"})
+    line = json.dumps(
+        {
+            "id": "x",
+            "question": "q",
+            "answerable": False,
+            "reference_answer": "r",
+            "evidence": [],
+            "key_facts": [],
+            "kind": "unanswerable",
+        }
+    )
     path = tmp_path / "set.jsonl"
     path.write_text(line + "\n" + line + "\n")
-    with pytest.raises(QuestionSetError, match="set.jsonl:2: duplicate id 'x'"):
+    with pytest.raises(QuestionSetError, match=r"set\.jsonl:2: duplicate id 'x'"):
         load_questions(path)

@@ -1,0 +1,229 @@
+"""`regassist eval ...`: run a question set, compare runs, validate the hallucination check, score ObliQA."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ingest.errors import RegassistError
+from ingest.settings import IngestSettings
+
+eval_app = typer.Typer(help="Evaluate regassist: accuracy, faithfulness, abstention, retrieval.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+DEFAULT_THRESHOLDS = Path(__file__).resolve().parent / "thresholds.json"
+
+
+def _index(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    from ingest.pipeline import Index
+
+    s = IngestSettings()
+    return Index(s.model_copy(update={"data_dir": data_dir}) if data_dir else s)
+
+
+def _fmt(m: dict[str, float]) -> str:
+    return f"{m['value']:.3f}  [{m['low']:.3f}, {m['high']:.3f}]"
+
+
+@eval_app.command("run")
+def run_cmd(
+    question_set: Annotated[str, typer.Argument(help="A .jsonl file, or a set name in evals/sets (bundled-test)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for results.json and report.html")],
+    thresholds: Annotated[Path | None, typer.Option(help="Thresholds file; exit 1 when a metric misses it")] = None,
+    claims: Annotated[bool, typer.Option(help="Also validate the hallucination check on the claim pairs")] = True,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Index folder (default .regassist)")] = None,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples")] = 1000,
+) -> None:
+    """Answer every question of a set, score the answers and write JSON and an HTML report."""
+    from rich.progress import Progress
+
+    from assistant.service import Assistant
+    from evals.gates import check_thresholds, load_thresholds
+    from evals.questions import load_questions, resolve_set
+    from evals.report import render
+    from evals.runner import run_set
+
+    try:
+        path = resolve_set(question_set)
+        questions = load_questions(path)
+        bounds = load_thresholds(thresholds) if thresholds else None
+        index = _index(data_dir)
+        if not index.catalog.documents():
+            raise RegassistError(f"The index in {index.data_dir} is empty: run `regassist ingest corpus` first")
+        assistant = Assistant(index)
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task(f"{path.name}", total=len(questions))
+            run = run_set(assistant, questions, path, lambda i, n, r: bar.update(task, completed=i), resamples)
+        if claims:
+            from evals.claims import PAIRS_DEV, PAIRS_TEST, load_pairs, validate
+
+            run.extra["claim_check"] = validate(index.embedder.encode, load_pairs(PAIRS_DEV), load_pairs(PAIRS_TEST))
+        from evals import ragas_adapter
+
+        run.extra["ragas"] = {"non_llm": ragas_adapter.non_llm_scores(run.records)}
+        judge_url = os.environ.get("REGASSIST_JUDGE_BASE_URL")
+        if judge_url:
+            run.extra["ragas"]["judge"] = {"base_url": judge_url, "model": os.environ.get("REGASSIST_JUDGE_MODEL")}
+            run.extra["ragas"]["judged"] = ragas_adapter.judged_scores(
+                run.records,
+                judge_url,
+                os.environ.get("REGASSIST_JUDGE_MODEL", "gpt-4o-mini"),
+                os.environ.get("REGASSIST_JUDGE_API_KEY", "not-needed"),
+                embed=index.embedder.encode,
+            )
+        data = run.to_dict()
+        failures = check_thresholds(run.summary, bounds) if bounds is not None else None
+        if failures is not None:
+            data["thresholds"] = {"file": str(thresholds), "bounds": bounds, "failures": failures}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "results.json").write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str))
+        (out_dir / "report.html").write_text(render(data, failures), encoding="utf-8")
+    except RegassistError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    s = run.summary
+    t = Table(title=f"{path.name}: {s['n']} questions, backend {run.versions['backend']}")
+    t.add_column("metric")
+    t.add_column("value  [95% interval]")
+    t.add_column("threshold")
+    for name, m in s["metrics"].items():
+        if name.startswith(("document_", "chunk_")) and not name.endswith(("hit@5", "map@10")):
+            continue
+        bound = (bounds or {}).get(name, {})
+        t.add_row(name, _fmt(m), " ".join(f"{k} {v}" for k, v in bound.items()))
+    out.print(t)
+    cm = s["abstention_confusion"]
+    out.print(
+        f"abstention (positive = should refuse): TP {cm['tp']} FP {cm['fp']} FN {cm['fn']} TN {cm['tn']}, "
+        f"MCC {cm['mcc']:.3f}; false premises {s['false_premise']}; latency p50 {s['latency_ms']['p50']:.0f} ms"
+        f" p95 {s['latency_ms']['p95']:.0f} ms"
+    )
+    if "claim_check" in run.extra:
+        cc = run.extra["claim_check"]["test"]["confusion"]
+        out.print(
+            f"hallucination check on {run.extra['claim_check']['test']['n']} held-out claim pairs: "
+            f"MCC {cc['mcc']:.3f}, precision {cc['precision']:.3f}, recall {cc['recall']:.3f} "
+            f"(TP {cc['tp']} FP {cc['fp']} FN {cc['fn']} TN {cc['tn']})"
+        )
+    for part in ("non_llm", "judged"):
+        for r in run.extra["ragas"].get(part, []):
+            mean = "n/a" if r["mean"] is None else f"{r['mean']:.3f}"
+            out.print(
+                f"ragas {r['metric']}: {mean} (judge failures {r['failure_rate']:.0%})"
+                if part == "judged"
+                else f"ragas {r['metric']}: {mean}"
+            )
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+    if failures:
+        for f in failures:
+            err.print(f"[red]threshold:[/red] {f}")
+        raise typer.Exit(1)
+
+
+@eval_app.command("compare")
+def compare_cmd(
+    a: Annotated[Path, typer.Argument(help="results.json (or its folder) of the baseline run")],
+    b: Annotated[Path, typer.Argument(help="results.json (or its folder) of the new run")],
+) -> None:
+    """Show what changed between two runs; exit 1 when a metric regressed beyond the baseline's interval."""
+    from evals.gates import compare
+
+    def load(p: Path) -> dict:  # type: ignore[type-arg]
+        p = p / "results.json" if p.is_dir() else p
+        if not p.exists():
+            err.print(f"[red]error:[/red] {p}: no such results file")
+            raise typer.Exit(2)
+        return json.loads(p.read_text())  # type: ignore[no-any-return]
+
+    rows, changed = compare(load(a), load(b))
+    for key, (x, y) in changed.items():
+        out.print(f"changed {key}: {x} -> {y}")
+    t = Table(title="A -> B")
+    for col in ("metric", "A [interval]", "B", "delta", "verdict"):
+        t.add_column(col)
+    for r in rows:
+        style = "red" if r["verdict"] == "REGRESSION" else ("green" if r["verdict"] == "improved" else "")
+        t.add_row(
+            r["metric"],
+            f"{r['a']:.3f} [{r['a_low']:.3f}, {r['a_high']:.3f}]",
+            f"{r['b']:.3f}",
+            f"{r['delta']:+.3f}",
+            f"[{style}]{r['verdict']}[/{style}]" if style else r["verdict"],
+        )
+    out.print(t)
+    if any(r["verdict"] == "REGRESSION" for r in rows):
+        raise typer.Exit(1)
+
+
+@eval_app.command("claims")
+def claims_cmd(
+    rebuild: Annotated[bool, typer.Option(help="Regenerate the labelled pairs from the index first")] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
+) -> None:
+    """Validate the hallucination check on labelled (claim, passage) pairs: threshold on dev, MCC on test."""
+    from evals.claims import PAIRS_DEV, PAIRS_TEST, build_pairs, load_pairs, split, validate, write_pairs
+
+    index = _index(data_dir)
+    if rebuild:
+        dev, test = split(build_pairs(index.catalog))
+        write_pairs(dev, PAIRS_DEV)
+        write_pairs(test, PAIRS_TEST)
+    res = validate(index.embedder.encode, load_pairs(PAIRS_DEV), load_pairs(PAIRS_TEST))
+    t = Table(title=f"hallucination check, threshold {res['threshold']} chosen on dev (positive = unsupported)")
+    for col in ("part", "pairs", "TP", "FP", "FN", "TN", "precision", "recall", "MCC"):
+        t.add_column(col)
+    for part in ("dev", "test"):
+        c = res[part]["confusion"]
+        t.add_row(
+            part,
+            str(res[part]["n"]),
+            *(f"{c[k]:.0f}" for k in ("tp", "fp", "fn", "tn")),
+            f"{c['precision']:.3f}",
+            f"{c['recall']:.3f}",
+            f"{c['mcc']:.3f}",
+        )
+    out.print(t)
+    out.print(
+        "test, right per perturbation: "
+        + ", ".join(f"{k} {v['right']}/{v['n']}" for k, v in sorted(res["test_by_perturbation"].items()))
+    )
+
+
+@eval_app.command("obliqa")
+def obliqa_cmd(
+    dataset: Annotated[Path, typer.Argument(help="The ObliQA folder (e.g. ../shared/benchmarks/obliqa)")],
+    split: Annotated[str, typer.Option(help="dev (tuning) or test (reporting)")] = "test",
+    work: Annotated[Path, typer.Option(help="Where its own index is kept")] = Path(".regassist-obliqa"),
+    limit: Annotated[int | None, typer.Option(help="Score only the first N questions")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the table as JSON here")] = None,
+) -> None:
+    """Index ObliQA's 40 documents into their own collection and score BM25, dense and hybrid retrieval."""
+    from evals.obliqa import PUBLISHED, ObliQAMissing, evaluate
+
+    try:
+        rows = evaluate(dataset, split, work, limit=limit, progress=lambda m: err.print(m))
+    except ObliQAMissing as exc:
+        err.print(f"skipped: {exc}")
+        raise typer.Exit(0) from exc
+    t = Table(title=f"ObliQA {split}: retrieval (passage level)")
+    for col in ("system", "Recall@10", "MAP@10", "questions", "p95 ms", "model"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(
+            r["system"], f"{r['recall@10']:.4f}", f"{r['map@10']:.4f}", str(r["n"]), f"{r['p95_ms']:.1f}", r["model"]
+        )
+    if split == "test":
+        for name, (rec, mp) in PUBLISHED.items():
+            t.add_row(f"published: {name}", f"{rec:.4f}", f"{mp:.4f}", "", "", "")
+    out.print(t)
+    if out_file:
+        out_file.write_text(json.dumps(rows, indent=1))
+
+
+os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
