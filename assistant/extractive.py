@@ -20,6 +20,7 @@ from ingest.lexical import tokenize
 from ingest.types import Chunk
 
 Encode = Callable[[list[str]], np.ndarray]
+EMBED_WORDS = 48
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def pick_sentences(
     encode: Encode,
     idf: Callable[[str], float],
     max_sentences: int = 3,
-    preselect: int = 16,
+    preselect: int = 10,
     qvec: np.ndarray | None = None,
 ) -> list[Pick]:
     """Score every sentence of the evidence against the question and keep the best few."""
@@ -77,7 +78,9 @@ def pick_sentences(
         return []
     cands.sort(key=lambda c: -c[0])
     cands = cands[:preselect]
-    texts = [normalise(c[2].text[c[3] : c[4]]) for c in cands]
+    # The head of a sentence carries its meaning; embedding at most EMBED_WORDS words keeps the cost of a
+    # long table row or run-on sentence from dominating an answer's latency.
+    texts = [" ".join(normalise(c[2].text[c[3] : c[4]]).split()[:EMBED_WORDS]) for c in cands]
     vecs = encode(([question] if qvec is None else []) + texts)
     q = qvec if qvec is not None else vecs[0]
     svecs = vecs if qvec is not None else vecs[1:]

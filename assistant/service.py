@@ -44,6 +44,8 @@ _NUMBER_WORD = re.compile(
     r"|periodic(ally)?|immediately)\b",
     re.IGNORECASE,
 )
+# Issuing bodies a question may name; an answer drawn only from other bodies' documents does not answer it.
+_BODIES = ("EMA", "FDA", "MHRA", "ICH", "HMA", "European Commission", "EU GMP", "CDER", "CBER")
 _UNIT_NUMBER = re.compile(r"\b(\d+(?:\.\d+)?)\s*(days?|months?|years?|hours?|weeks?|%|percent)\b", re.IGNORECASE)
 
 
@@ -298,6 +300,24 @@ class Assistant:
                 searched,
                 claims=v.claims,
             )
+        named = [b for b in _BODIES if re.search(rf"\b{b}\b", question)]
+        if named:
+            cited = [c for c in v.citations if any(c.n in cl.citations for cl in supported)]
+            bodies = {c.chunk_id: c.meta.issuing_body for e in evidence for c in e.chunks}
+            sources = " ".join(
+                f"{c.title} {bodies.get(c.chunk_id, '')} {re.sub(r'[_-]', ' ', c.file)} {c.quote}" for c in cited
+            )
+            if not any(re.search(rf"\b{b}\b", sources) for b in named):
+                return self._refusal(
+                    question,
+                    "low_confidence",
+                    f"The question is about {', '.join(named)}, and no supporting passage comes from or mentions it.",
+                    evidence,
+                    lat,
+                    t0,
+                    searched,
+                    claims=v.claims,
+                )
         if _ASKS_QUANTITY.search(question) and not any(_NUMBER_WORD.search(c.text) for c in supported):
             return self._refusal(
                 question,

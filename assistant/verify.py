@@ -111,6 +111,22 @@ class Verifier:
                     )
                 )
                 continue
+            # A claim quoted word for word from a cited sentence (and agreeing with it on negation) needs
+            # no embedding to be judged: it is supported, with score 1.
+            claim_norm = normalise(text).lower()
+            exact = [
+                sp
+                for sp in spans
+                if claim_norm in (sent := normalise(sp[1].text[sp[2] : sp[3]]).lower())
+                and bool(_NEGATION.search(claim_norm)) == bool(_NEGATION.search(sent))
+            ]
+            if exact:
+                top = (*exact[0][:4], 1.0)
+                by_source: dict[int, tuple[int, Chunk, int, int, float]] = {top[0]: top}
+                for sp in spans:
+                    by_source.setdefault(sp[0], sp)
+                verdicts.append(Support(text, valid, dropped, True, 1.0, None, tuple(by_source.values())))
+                continue
             verdicts.append(None)
             candidates.append((len(verdicts) - 1, spans))
             to_embed.append(text)
