@@ -141,8 +141,8 @@ class Verifier:
             for n, chunk, s, e, lex in spans:
                 emb = float(np.dot(cvec, vecs[pos]))
                 pos += 1
-                exact = normalise(text).lower() in normalise(chunk.text[s:e]).lower()
-                score = 1.0 if exact else self.lexical_weight * lex + (1 - self.lexical_weight) * max(0.0, emb)
+                is_exact = normalise(text).lower() in normalise(chunk.text[s:e]).lower()
+                score = 1.0 if is_exact else self.lexical_weight * lex + (1 - self.lexical_weight) * max(0.0, emb)
                 scored.append((n, chunk, s, e, score))
             scored.sort(key=lambda t: -t[4])
             valid = tuple(n for n in cited if n in sources)

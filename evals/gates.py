@@ -13,15 +13,18 @@ class ThresholdsError(RegassistError):
     """The thresholds file is malformed or names an unknown metric."""
 
 
-def load_thresholds(path: Path) -> dict[str, dict[str, float]]:
-    """Read `{"metrics": {name: {"min": x} | {"max": x}}}`; errors name the file and the field."""
+def load_thresholds(path: Path, key: str = "metrics") -> dict[str, dict[str, float]]:
+    """Read `{"metrics": {name: {"min": x} | {"max": x}}}` (the gate; `key="targets"` reads the optional,
+    non-gating targets); errors name the file and the field."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ThresholdsError(f"{path}: cannot read thresholds ({exc})") from exc
-    metrics = raw.get("metrics") if isinstance(raw, dict) else None
+    if key != "metrics" and isinstance(raw, dict) and key not in raw:
+        return {}
+    metrics = raw.get(key) if isinstance(raw, dict) else None
     if not isinstance(metrics, dict) or not metrics:
-        raise ThresholdsError(f"{path}: needs a non-empty object 'metrics'")
+        raise ThresholdsError(f"{path}: needs a non-empty object '{key}'")
     for name, bound in metrics.items():
         if not isinstance(bound, dict) or not set(bound) <= {"min", "max"} or not bound:
             raise ThresholdsError(f'{path}: metrics.{name} must be {{"min": x}} and/or {{"max": x}}')

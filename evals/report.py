@@ -137,6 +137,13 @@ def render(run: dict[str, Any], gate: list[str] | None = None) -> str:
     )
     fp = s["false_premise"]
     gate_html = ""
+    missed = run.get("thresholds", {}).get("targets_missed", [])
+    if missed:
+        gate_html += (
+            "<p><b>Targets missed (not gating):</b></p><ul>"
+            + "".join(f"<li>{escape(m)}</li>" for m in missed)
+            + "</ul>"
+        )
     if gate is not None:
         gate_html = (
             "<p class=ok><b>Thresholds: all met.</b></p>"
