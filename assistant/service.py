@@ -300,36 +300,11 @@ class Assistant:
                 searched,
                 claims=v.claims,
             )
-        named = [b for b in _BODIES if re.search(rf"\b{b}\b", question)]
-        if named:
-            cited = [c for c in v.citations if any(c.n in cl.citations for cl in supported)]
-            bodies = {c.chunk_id: c.meta.issuing_body for e in evidence for c in e.chunks}
-            sources = " ".join(
-                f"{c.title} {bodies.get(c.chunk_id, '')} {re.sub(r'[_-]', ' ', c.file)} {c.quote}" for c in cited
-            )
-            if not any(re.search(rf"\b{b}\b", sources) for b in named):
-                return self._refusal(
-                    question,
-                    "low_confidence",
-                    f"The question is about {', '.join(named)}, and no supporting passage comes from or mentions it.",
-                    evidence,
-                    lat,
-                    t0,
-                    searched,
-                    claims=v.claims,
-                )
-        if _ASKS_QUANTITY.search(question) and not any(_NUMBER_WORD.search(c.text) for c in supported):
-            return self._refusal(
-                question,
-                "low_confidence",
-                "The question asks for a quantity or period, and no supported sentence gives one.",
-                evidence,
-                lat,
-                t0,
-                searched,
-                claims=v.claims,
-            )
-        cited_status = {c.status for c in v.citations if any(c.n in cl.citations for cl in supported)}
+        cited = [c for c in v.citations if any(c.n in cl.citations for cl in supported)]
+        off_target = _off_target(question, supported, cited, evidence)
+        if off_target:
+            return self._refusal(question, "low_confidence", off_target, evidence, lat, t0, searched, claims=v.claims)
+        cited_status = {c.status for c in cited}
         if cited_status and cited_status <= {"draft", "superseded"}:
             if self.settings.drafts == "refuse":
                 return self._refusal(
@@ -460,6 +435,25 @@ def _closest(evidence: list[Evidence]) -> list[dict[str, Any]]:
                 "section": c.section,
             }
     return list(seen.values())
+
+
+def _off_target(question: str, supported: list[Claim], cited: list[Citation], evidence: list[Evidence]) -> str | None:
+    """Why supported sentences still do not answer the question, or None.
+
+    A question that names an agency is not answered by passages that neither come from nor mention it; a
+    question that asks for a quantity or period is not answered by sentences that give none.
+    """
+    named = [b for b in _BODIES if re.search(rf"\b{b}\b", question)]
+    if named:
+        bodies = {c.chunk_id: c.meta.issuing_body for e in evidence for c in e.chunks}
+        sources = " ".join(
+            f"{c.title} {bodies.get(c.chunk_id, '')} {re.sub(r'[_-]', ' ', c.file)} {c.quote}" for c in cited
+        )
+        if not any(re.search(rf"\b{b}\b", sources) for b in named):
+            return f"The question is about {', '.join(named)}, and no supporting passage comes from or mentions it."
+    if _ASKS_QUANTITY.search(question) and not any(_NUMBER_WORD.search(c.text) for c in supported):
+        return "The question asks for a quantity or period, and no supported sentence gives one."
+    return None
 
 
 def _conflict(question: str, v: _Verified, supported: list[Claim]) -> str | None:

@@ -234,6 +234,3 @@ def obliqa_cmd(
     out.print(t)
     if out_file:
         out_file.write_text(json.dumps(rows, indent=1))
-
-
-os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
