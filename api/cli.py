@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.desk_cli import audit_app, serve, users_app
 from assistant.sentences import normalise
 from assistant.types import Answer
 from evals.cli import eval_app
@@ -23,6 +24,9 @@ app = typer.Typer(
 docs_app = typer.Typer(help="List and remove indexed documents.", invoke_without_command=True)
 app.add_typer(docs_app, name="docs")
 app.add_typer(eval_app, name="eval")
+app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+app.command()(serve)
 out = Console()
 err = Console(stderr=True)
 

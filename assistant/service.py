@@ -124,7 +124,7 @@ class Assistant:
 
     def stream(self, question: str, filters: Filters | None = None) -> Iterator[dict[str, Any]]:
         """Events: {"type": "retrieval"}, {"type": "token", "text"}..., then {"type": "answer", "answer"}."""
-        question = self._check_question(question)
+        question = self.check_question(question)
         t0 = time.perf_counter()
         qvec = self.searcher.embed_query(question)
         evidence = self.searcher.search(question, filters, qvec=qvec)
@@ -208,7 +208,7 @@ class Assistant:
         yield {"type": "answer", "answer": self._finish(question, verified, evidence, lat, t0, searched)}
 
     # --- steps --------------------------------------------------------------------------------
-    def _check_question(self, question: str) -> str:
+    def check_question(self, question: str) -> str:
         q = normalise(question or "")
         if not q:
             raise InvalidQuestion("question: must not be empty")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -44,57 +43,27 @@ def run_cmd(
     from rich.progress import Progress
 
     from assistant.service import Assistant
-    from evals.gates import check_thresholds, load_thresholds
-    from evals.questions import load_questions, resolve_set
-    from evals.report import render
-    from evals.runner import run_set
+    from evals.evaluate import evaluate
+    from evals.questions import resolve_set
 
     try:
         path = resolve_set(question_set)
-        questions = load_questions(path)
-        bounds = load_thresholds(thresholds) if thresholds else None
-        targets = load_thresholds(thresholds, "targets") if thresholds else {}
-        index = _index(data_dir)
-        if not index.catalog.documents():
-            raise RegassistError(f"The index in {index.data_dir} is empty: run `regassist ingest corpus` first")
-        assistant = Assistant(index)
+        assistant = Assistant(_index(data_dir))
         with Progress(console=err, transient=True) as bar:
-            task = bar.add_task(f"{path.name}", total=len(questions))
-            run = run_set(assistant, questions, path, lambda i, n, r: bar.update(task, completed=i), resamples)
-        if claims:
-            from evals.claims import PAIRS_DEV, PAIRS_TEST, load_pairs, validate
-
-            run.extra["claim_check"] = validate(index.embedder.encode, load_pairs(PAIRS_DEV), load_pairs(PAIRS_TEST))
-        from evals import ragas_adapter
-
-        run.extra["ragas"] = {"non_llm": ragas_adapter.non_llm_scores(run.records)}
-        judge_url = os.environ.get("REGASSIST_JUDGE_BASE_URL")
-        if judge_url:
-            run.extra["ragas"]["judge"] = {"base_url": judge_url, "model": os.environ.get("REGASSIST_JUDGE_MODEL")}
-            run.extra["ragas"]["judged"] = ragas_adapter.judged_scores(
-                run.records,
-                judge_url,
-                os.environ.get("REGASSIST_JUDGE_MODEL", "gpt-4o-mini"),
-                os.environ.get("REGASSIST_JUDGE_API_KEY", "not-needed"),
-                embed=index.embedder.encode,
+            task = bar.add_task(f"{path.name}", total=None)
+            result = evaluate(
+                assistant,
+                path,
+                out_dir,
+                thresholds,
+                claims,
+                resamples,
+                lambda i, n: bar.update(task, completed=i, total=n),
             )
-        data = run.to_dict()
-        failures = check_thresholds(run.summary, bounds) if bounds is not None else None
-        missed = check_thresholds(run.summary, targets) if targets else []
-        if failures is not None:
-            data["thresholds"] = {
-                "file": str(thresholds),
-                "bounds": bounds,
-                "failures": failures,
-                "targets": targets,
-                "targets_missed": missed,
-            }
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "results.json").write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str))
-        (out_dir / "report.html").write_text(render(data, failures), encoding="utf-8")
     except RegassistError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    run, bounds, failures, missed = result.run, result.bounds, result.failures, result.missed
     s = run.summary
     t = Table(title=f"{path.name}: {s['n']} questions, backend {run.versions['backend']}")
     t.add_column("metric")

@@ -13,6 +13,10 @@ class ThresholdsError(RegassistError):
     """The thresholds file is malformed or names an unknown metric."""
 
 
+# The packaged thresholds file: the CI gate and the web service's evaluation runs use it.
+THRESHOLDS = Path(__file__).parent / "thresholds.json"
+
+
 def load_thresholds(path: Path, key: str = "metrics") -> dict[str, dict[str, float]]:
     """Read `{"metrics": {name: {"min": x} | {"max": x}}}` (the gate; `key="targets"` reads the optional,
     non-gating targets); errors name the file and the field."""

@@ -13,6 +13,7 @@ import contextlib
 import json
 import multiprocessing
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -98,6 +99,15 @@ def _chroma_metadata(c: Chunk) -> dict[str, Any]:
         "status": m.status,
         "year": m.year if m.year is not None else -1,
     }
+
+
+_FOLDER_LOCKS: dict[Path, threading.Lock] = {}
+_FOLDER_LOCKS_GUARD = threading.Lock()
+
+
+def _folder_lock(folder: Path) -> threading.Lock:
+    with _FOLDER_LOCKS_GUARD:
+        return _FOLDER_LOCKS.setdefault(folder.resolve(), threading.Lock())
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
@@ -201,13 +211,21 @@ class Index:
         return {"orphans_removed": len(orphans), "vectors_restored": len(missing), "lexical_rebuilt": int(rebuilt)}
 
     def refresh_lexical(self) -> bool:
-        """Rebuild the lexical index if the catalog changed since it was built; load it otherwise."""
+        """Rebuild the lexical index if the catalog changed since it was built; load it otherwise.
+
+        Two Index objects on one folder (the service's query side and its ingest worker) share a lock, so
+        the new generation is built once and the other side loads it.
+        """
         gen = self.catalog.generation()
         if self.lexical.generation == gen:
             return False
-        if self.lexical.stored_generation() == gen and self.lexical.load():
-            return False
-        self.lexical.build(self.catalog.iter_chunk_texts(), gen)
+        with _folder_lock(self.data_dir):
+            gen = self.catalog.generation()
+            if self.lexical.generation == gen:
+                return False
+            if self.lexical.stored_generation() == gen and self.lexical.load():
+                return False
+            self.lexical.build(self.catalog.iter_chunk_texts(), gen)
         return True
 
     # --- ingest -----------------------------------------------------------------------------

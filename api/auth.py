@@ -1,0 +1,110 @@
+"""Users, bearer tokens (stored hashed) and the role matrix every endpoint checks."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.errors import BadInput, Forbidden, Unauthorized
+from api.models import ROLES, Token, User
+
+# What each role may do. Reviewers approve but cannot export; admins manage documents and users but do
+# not approve answers: who signs off is kept apart from who runs the system.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "ask": frozenset({"staff", "consultant", "reviewer"}),
+    "records.read_all": frozenset({"reviewer", "admin"}),
+    "records.edit": frozenset({"consultant", "reviewer"}),
+    "review": frozenset({"reviewer"}),
+    "library": frozenset({"staff", "consultant", "reviewer", "admin"}),
+    "export": frozenset({"consultant"}),
+    "documents.read": frozenset(ROLES),
+    "documents.write": frozenset({"admin"}),
+    "users": frozenset({"admin"}),
+    "audit": frozenset({"admin"}),
+    "evals": frozenset({"evaluator"}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The user a request acts for, and the hash of the token it came with (the rate limit's key)."""
+
+    id: int
+    name: str
+    role: str
+    token_hash: str
+
+    def can(self, permission: str) -> bool:
+        """Whether the role grants `permission`."""
+        return self.role in PERMISSIONS[permission]
+
+    def require(self, permission: str) -> None:
+        """Raise Forbidden unless the role grants `permission`."""
+        if not self.can(permission):
+            allowed = ", ".join(sorted(PERMISSIONS[permission]))
+            raise Forbidden(f"role '{self.role}' may not do this ({permission}: {allowed})")
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a token. Tokens are 256 random bits, so a fast unsalted hash is enough: there is no
+    dictionary to attack, and a leaked table does not give a usable token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh bearer token."""
+    return "ra_" + secrets.token_urlsafe(32)
+
+
+def authenticate(session: Session, token: str | None) -> Principal:
+    """The active user holding this token, or Unauthorized."""
+    if not token:
+        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    h = hash_token(token)
+    row = session.execute(
+        select(Token, User).join(User).where(Token.token_hash == h, Token.revoked_at.is_(None))
+    ).first()
+    if row is None or not row.User.active:
+        raise Unauthorized("unknown or revoked token")
+    return Principal(row.User.id, row.User.name, row.User.role, h)
+
+
+def create_user(session: Session, name: str, role: str, token: str | None = None) -> tuple[User, str]:
+    """A new user and their first token (returned in clear once, stored hashed)."""
+    if role not in ROLES:
+        raise BadInput(f"role: must be one of {', '.join(ROLES)}")
+    if session.scalar(select(User).where(User.name == name)) is not None:
+        raise BadInput(f"name: a user called '{name}' exists already")
+    user = User(name=name, role=role, active=True)
+    session.add(user)
+    session.flush()
+    token = token or new_token()
+    session.add(Token(user_id=user.id, token_hash=hash_token(token)))
+    return user, token
+
+
+def rotate_token(session: Session, user: User) -> str:
+    """Revoke a user's tokens and issue a new one."""
+    now = datetime.now(UTC)
+    for t in session.scalars(select(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))):
+        t.revoked_at = now
+    token = new_token()
+    session.add(Token(user_id=user.id, token_hash=hash_token(token)))
+    return token
+
+
+def bootstrap_admin(session: Session, admin_token: str | None) -> tuple[bool, str | None]:
+    """Create the first admin when there are no users. Returns (created, token to print once or None).
+
+    With REGASSIST_ADMIN_TOKEN set, that token is the admin's and is not printed; without it, a random
+    token is printed once. There is no default password.
+    """
+    if session.scalar(select(User.id).limit(1)) is not None:
+        return False, None
+    _, token = create_user(session, "admin", "admin", admin_token)
+    return True, None if admin_token else token

@@ -1,0 +1,67 @@
+"""FastAPI dependencies: the desk, the database session and the authenticated user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.auth import Principal, authenticate
+from api.desk import Desk
+
+bearer = HTTPBearer(auto_error=False, description="A token from `regassist serve` or an admin")
+
+
+def get_desk(request: Request) -> Desk:
+    """The app's desk."""
+    desk: Desk = request.app.state.desk
+    return desk
+
+
+DeskDep = Annotated[Desk, Depends(get_desk)]
+
+
+def get_session(desk: DeskDep) -> Iterator[Session]:
+    """A database session for one request, committed when the handler returns."""
+    with desk.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_user(desk: DeskDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    """The user behind the bearer token (401 without one), counted against the rate limit."""
+    with desk.db.session() as session:
+        who = authenticate(session, credentials.credentials if credentials else None)
+    desk.rate_limit(who)
+    return who
+
+
+UserDep = Annotated[Principal, Depends(get_user)]
+
+
+def needs(permission: str):  # type: ignore[no-untyped-def]
+    """A dependency that lets the request through only for roles with `permission`."""
+
+    def check(who: UserDep) -> Principal:
+        who.require(permission)
+        return who
+
+    check.__name__ = f"needs_{permission.replace('.', '_')}"
+    return Depends(check)
+
+
+AskUser = Annotated[Principal, needs("ask")]
+EditUser = Annotated[Principal, needs("records.edit")]
+ReviewUser = Annotated[Principal, needs("review")]
+LibraryUser = Annotated[Principal, needs("library")]
+ExportUser = Annotated[Principal, needs("export")]
+DocReader = Annotated[Principal, needs("documents.read")]
+DocAdmin = Annotated[Principal, needs("documents.write")]
+UserAdmin = Annotated[Principal, needs("users")]
+AuditUser = Annotated[Principal, needs("audit")]
+EvalUser = Annotated[Principal, needs("evals")]

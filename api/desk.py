@@ -1,0 +1,109 @@
+"""The review desk wired in one place: database, index, assistant, background jobs and rate limit."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from api.auth import Principal, bootstrap_admin
+from api.db import Database, migrate
+from api.errors import RateLimited
+from api.jobs import JobRunner
+from api.models import User
+from api.settings import ApiSettings
+from api.sources import check_sources
+from assistant.llm import ChatBackend
+from assistant.service import Assistant
+from assistant.settings import AssistantSettings
+from ingest.embedding import EncodingEmbedder
+from ingest.pipeline import Index
+from ingest.settings import IngestSettings
+
+log = logging.getLogger("regassist.desk")
+
+
+@dataclass(frozen=True)
+class Startup:
+    """What a person starting the service needs to know."""
+
+    admin_created: bool
+    admin_token: str | None
+    corpus_job: str | None
+
+
+class Desk:
+    """Everything a request handler needs, built once per app."""
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        ingest: IngestSettings | None = None,
+        assistant: AssistantSettings | None = None,
+        embedder: EncodingEmbedder | None = None,
+        chat: ChatBackend | None = None,
+    ) -> None:
+        self.settings = settings
+        ingest = ingest or IngestSettings(data_dir=settings.data_dir)
+        assistant = assistant or AssistantSettings(max_question_chars=settings.max_question_chars)
+        self.db = Database(settings.db_url)
+        migrate(self.db.engine)
+        self.index = Index(ingest, embedder)
+        self.assistant = Assistant(self.index, assistant, chat)
+        self.jobs = JobRunner(self)
+        self._limits = parse_many(settings.rate_limit)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._generation = -1
+
+    def start(self) -> Startup:
+        """Create the first admin if there is none, check sources, start the worker, and queue the bundled
+        corpus for ingest when the index is empty."""
+        s = self.settings
+        with self.db.session() as session:
+            created, token = bootstrap_admin(session, s.admin_token.get_secret_value() if s.admin_token else None)
+        self.check_sources()
+        self.jobs.start()
+        job = None
+        if not self.index.catalog.documents() and s.corpus_dir.is_dir():
+            with self.db.session() as session:
+                admin = session.query(User).filter(User.role == "admin").order_by(User.id).first()
+                assert admin is not None
+                admin_id = admin.id
+            job = self.jobs.submit("ingest", admin_id, {"paths": [str(s.corpus_dir.resolve())]}).id
+        return Startup(created, token, job)
+
+    def close(self) -> None:
+        """Stop the worker and release connections."""
+        self.jobs.stop()
+        self.index.close()
+        self.db.engine.dispose()
+
+    def check_sources(self) -> list[str]:
+        """Mark approved answers whose sources changed since the last look (cheap when nothing changed)."""
+        gen = self.index.catalog.generation()
+        if gen == self._generation:
+            return []
+        with self.db.session() as session:
+            marked = check_sources(self.db, session, self.index.catalog)
+        self._generation = gen
+        return marked
+
+    def live_documents(self) -> dict[str, str]:
+        """File name to live document hash."""
+        return {r["file"]: r["document_id"] for r in self.index.catalog.documents()}
+
+    def rate_limit(self, who: Principal) -> None:
+        """Count one request against the token's limits."""
+        if not self.settings.rate_limit_enabled:
+            return
+        for item in self._limits:
+            if not self._limiter.hit(item, "token", who.token_hash):
+                reset = self._limiter.get_window_stats(item, "token", who.token_hash).reset_time
+                import time
+
+                raise RateLimited(
+                    f"rate limit of {item} per token reached; try again later", max(1, int(reset - time.time()))
+                )

@@ -1,0 +1,138 @@
+"""`regassist serve`, `regassist audit …` and `regassist users …`: the review desk from the command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ingest.errors import RegassistError
+
+audit_app = typer.Typer(help="Check and export the audit log.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Add users and issue tokens (the web UI's Users page does the same).", no_args_is_help=True
+)
+out = Console()
+err = Console(stderr=True)
+
+DbUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Default: sqlite:///<data dir>/desk.sqlite3, or REGASSIST_DATABASE_URL"),
+]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Index and desk folder (default .regassist)")]
+
+
+def _api_settings(data_dir: Path | None, database_url: str | None = None):  # type: ignore[no-untyped-def]
+    from api.settings import ApiSettings
+
+    s = ApiSettings()
+    update: dict[str, object] = {}
+    if data_dir:
+        update["data_dir"] = data_dir
+    if database_url:
+        update["database_url"] = database_url
+    return s.model_copy(update=update)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Serve the API, the review desk and the web interface on the index."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.desk import Desk
+
+    settings = _api_settings(data_dir, database_url)
+    host = host or settings.host
+    port = port or settings.port
+    try:
+        desk = Desk(settings)
+        started = desk.start()
+    except RegassistError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    docs = len(desk.index.catalog.documents())
+    url = f"http://{host}:{port}/"
+    out.print(f"regassist: {docs} documents in {settings.data_dir}; reviews in {desk.db.engine.url.render_as_string()}")
+    if started.corpus_job:
+        out.print(f"The index is empty: ingesting {settings.corpus_dir} in the background (job {started.corpus_job}).")
+    if started.admin_token:
+        out.print(
+            "[bold]First start: the admin token, shown this once (store it now; only its hash is kept):[/bold]\n"
+            f"    {started.admin_token}"
+        )
+    elif started.admin_created:
+        out.print("First start: the admin's token is the one in REGASSIST_ADMIN_TOKEN.")
+    out.print(f"[bold]Sign in at {url}[/bold] with your token. API documentation: {url}docs")
+    sys.stdout.flush()
+    uvicorn.run(create_app(desk), host=host, port=port, log_level="warning", workers=1)
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Recompute the audit log's hash chain; exit 1 if any entry was altered or removed."""
+    from api import audit
+    from api.db import Database, migrate
+
+    db = Database(_api_settings(data_dir, database_url).db_url)
+    migrate(db.engine)
+    with db.session() as s:
+        check = audit.verify(s)
+    if check.ok:
+        out.print(f"audit chain intact: {check.entries} entries")
+        return
+    err.print(f"[red]audit chain broken[/red] after {check.entries - 1} good entries: {check.problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    output: Annotated[Path, typer.Argument(help="JSON lines file to write")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Write the whole audit log, with its hashes, as JSON lines."""
+    from api import audit
+    from api.db import Database, migrate
+
+    db = Database(_api_settings(data_dir, database_url).db_url)
+    migrate(db.engine)
+    tmp = output.with_suffix(output.suffix + ".tmp")
+    with db.session() as s, tmp.open("w", encoding="utf-8") as f:
+        n = 0
+        for line in audit.export_lines(s):
+            f.write(line)
+            n += 1
+    tmp.replace(output)
+    out.print(f"wrote {n} entries to {output}")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name")],
+    role: Annotated[str, typer.Argument(help="staff, consultant, reviewer, evaluator or admin")],
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Add a user and print their token once."""
+    from api import audit
+    from api.auth import create_user
+    from api.db import Database, migrate
+
+    db = Database(_api_settings(data_dir, database_url).db_url)
+    migrate(db.engine)
+    try:
+        with db.session() as s:
+            user, token = create_user(s, name, role)
+            audit.append(db, s, None, "cli", "user.create", name, {"role": role})
+    except RegassistError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    out.print(f"{user.name} ({user.role}); token, shown once: {token}")

@@ -1,0 +1,110 @@
+"""Approved answers as a drafted response: Markdown or DOCX, citations as numbered references.
+
+References are numbered once across all exported answers: the same passage cited by two answers is
+one reference, so a response document reads like one a person wrote.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+from api.models import Record
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One numbered reference: where the quote is and what it says."""
+
+    n: int
+    title: str
+    section: str
+    page: int
+    quote: str
+    file: str
+    document_id: str
+
+    def line(self) -> str:
+        """The reference as one line of prose."""
+        section = f", section {self.section}" if self.section else ""
+        return f"{self.title}{section}, page {self.page}. “{_flat(self.quote)}” ({self.file}, {self.document_id[:12]})"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One answer of the response, its text renumbered to the shared references."""
+
+    question: str
+    text: str
+    approved_by: str
+    approved_at: str
+    version: int
+
+
+def _renumber(text: str, numbers: dict[int, int]) -> str:
+    return re.sub(r"\[(\d+)\]", lambda m: f"[{numbers.get(int(m.group(1)), m.group(1))}]", text)
+
+
+def _flat(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def assemble(records: list[Record]) -> tuple[list[Item], list[Reference]]:
+    """Items in the order given and the shared, renumbered reference list."""
+    refs: dict[tuple[str, int, str], Reference] = {}
+    items: list[Item] = []
+    for r in records:
+        local: dict[int, int] = {}
+        for c in r.citations:
+            key = (c.document_id, c.page, _flat(c.quote))
+            if key not in refs:
+                refs[key] = Reference(len(refs) + 1, c.title, c.section, c.page, c.quote, c.file, c.document_id)
+            local[c.n] = refs[key].n
+        version = r.versions[-1]
+        text = _renumber(version.text, local)
+        text = text.replace(" (unsupported)", "")
+        review = next((v for v in reversed(r.reviews) if v.decision == "approved"), None)
+        items.append(
+            Item(
+                r.question,
+                text,
+                review.reviewer.name if review else "",
+                review.created_at.strftime("%Y-%m-%d %H:%M UTC") if review else "",
+                version.version,
+            )
+        )
+    used = sorted(refs.values(), key=lambda x: x.n)
+    return items, used
+
+
+def to_markdown(records: list[Record], title: str = "Drafted response") -> str:
+    """The response as Markdown."""
+    items, refs = assemble(records)
+    out = [f"# {title}", ""]
+    for i, it in enumerate(items, start=1):
+        out += [f"## {i}. {it.question}", "", it.text, ""]
+        out += [f"*Approved by {it.approved_by} on {it.approved_at} (version {it.version}).*", ""]
+    out += ["## References", ""]
+    out += [f"{r.n}. {r.line()}" for r in refs]
+    return "\n".join(out) + "\n"
+
+
+def to_docx(records: list[Record], title: str = "Drafted response") -> bytes:
+    """The response as a Word document."""
+    from docx import Document
+
+    items, refs = assemble(records)
+    doc = Document()
+    doc.add_heading(title, level=0)
+    for i, it in enumerate(items, start=1):
+        doc.add_heading(f"{i}. {it.question}", level=1)
+        doc.add_paragraph(it.text)
+        note = doc.add_paragraph()
+        note.add_run(f"Approved by {it.approved_by} on {it.approved_at} (version {it.version}).").italic = True
+    doc.add_heading("References", level=1)
+    for r in refs:
+        doc.add_paragraph(f"[{r.n}] {r.line()}")
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()

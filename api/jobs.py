@@ -1,0 +1,200 @@
+"""Work off the request path: one worker thread runs ingest, removal and evaluation jobs in order.
+
+The worker has its own Index on the same folder (its own catalog connection), so a long ingest never
+holds anything a question needs; the query side picks up the new generation when the catalog switches.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from api.audit import append
+from api.models import Job, User
+from api.sources import check_sources
+from ingest.errors import RegassistError
+from ingest.pipeline import FileResult, Index, expand_paths
+
+if TYPE_CHECKING:
+    from api.desk import Desk
+
+log = logging.getLogger("regassist.jobs")
+
+
+class JobRunner:
+    """A queue of job ids and the thread that works through it."""
+
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._loop, name="regassist-jobs", daemon=True)
+        self._index: Index | None = None
+
+    @property
+    def index(self) -> Index:
+        """The worker's own Index, sharing the query side's embedding model."""
+        if self._index is None:
+            self._index = Index(self.desk.index.settings, self.desk.index.embedder)
+        return self._index
+
+    def start(self) -> None:
+        """Start the worker and requeue jobs a previous process left unfinished."""
+        with self.desk.db.session() as s:
+            for job in s.scalars(select(Job).where(Job.status.in_(("queued", "running"))).order_by(Job.created_at)):
+                job.status = "queued"
+                self.queue.put(job.id)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Finish the current job and stop."""
+        self.queue.put(None)
+        self.thread.join(timeout=600)
+        if self._index is not None:
+            self._index.close()
+
+    def submit(self, kind: str, user_id: int, params: dict[str, Any]) -> Job:
+        """Queue a job; returns it as stored."""
+        job = Job(id=uuid.uuid4().hex, kind=kind, status="queued", created_by=user_id, params=params)
+        with self.desk.db.session() as s:
+            s.add(job)
+        self.queue.put(job.id)
+        return job
+
+    def wait_idle(self) -> None:
+        """Block until every queued job is done (tests and first start)."""
+        self.queue.join()
+
+    # --- the worker -------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            job_id = self.queue.get()
+            try:
+                if job_id is None:
+                    return
+                self._run(job_id)
+            finally:
+                self.queue.task_done()
+
+    def _progress(self, job_id: str) -> Callable[[int, int], None]:
+        def update(done: int, total: int) -> None:
+            with self.desk.db.session() as s:
+                job = s.get(Job, job_id)
+                if job is not None:
+                    job.done, job.total = done, total
+
+        return update
+
+    def _run(self, job_id: str) -> None:
+        with self.desk.db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.status not in ("queued", "running"):
+                return
+            job.status = "running"
+            kind, params, user_id = job.kind, dict(job.params), job.created_by
+        try:
+            handler = {"ingest": self._ingest, "remove": self._remove, "eval": self._eval}[kind]
+            result = handler(job_id, params, user_id)
+            status, error = "done", None
+        except RegassistError as exc:
+            result, status, error = None, "failed", str(exc)
+        except Exception as exc:  # a job must never kill the worker; the trace goes to the log
+            log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+            result, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
+        with self.desk.db.session() as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            job.status, job.result, job.error = status, result, error
+            job.finished_at = datetime.now(UTC)
+
+    def _user(self, user_id: int) -> tuple[int, str]:
+        with self.desk.db.session() as s:
+            user = s.get(User, user_id)
+            return (user_id, user.name if user else "system")
+
+    def _ingest(self, job_id: str, params: dict[str, Any], user_id: int) -> dict[str, Any]:
+        paths = [Path(p) for p in params["paths"]]
+        total = len(expand_paths(paths))
+        results: list[FileResult] = []
+        progress = self._progress(job_id)
+        progress(0, total)
+
+        def on_file(r: FileResult) -> None:
+            results.append(r)
+            progress(len(results), total)
+
+        report = self.index.ingest(paths, progress=on_file)
+        keep_as = params.get("keep_as")
+        if keep_as:  # an upload: keep the file only if it made it into the index
+            incoming = paths[0]
+            if all(r.outcome != "failed" for r in report.results):
+                Path(keep_as).parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(incoming), keep_as)
+            shutil.rmtree(incoming.parent, ignore_errors=True)
+        failed = [r.error for r in report.results if r.outcome == "failed"]
+        summary = {
+            o: report.count(o)
+            for o in ("added", "updated", "unchanged", "failed")  # type: ignore[misc]
+        } | {"chunks": report.chunks, "pages": report.pages, "errors": failed}
+        with self.desk.db.session() as s:
+            uid, name = self._user(user_id)
+            append(self.desk.db, s, uid, name, "ingest", ",".join(p.name for p in paths)[:200], summary)
+            summary["rereview"] = check_sources(self.desk.db, s, self.index.catalog)
+        if failed and not (report.count("added") + report.count("updated") + report.count("unchanged")):
+            raise IngestFailed("; ".join(str(f) for f in failed))
+        return summary
+
+    def _remove(self, job_id: str, params: dict[str, Any], user_id: int) -> dict[str, Any]:
+        doc = self.index.catalog.document(params["document_id"])
+        chunks = self.index.remove(params["document_id"])
+        if doc is not None:
+            (self.desk.settings.uploads_dir / doc["file"]).unlink(missing_ok=True)
+        with self.desk.db.session() as s:
+            marked = check_sources(self.desk.db, s, self.index.catalog)
+        return {"chunks": chunks, "rereview": marked}
+
+    def _eval(self, job_id: str, params: dict[str, Any], user_id: int) -> dict[str, Any]:
+        from assistant.service import Assistant
+        from evals.evaluate import evaluate
+        from evals.gates import THRESHOLDS
+        from evals.questions import resolve_set
+
+        assistant = Assistant(self.index, self.desk.assistant.settings, self.desk.assistant.chat)
+        out = self.desk.settings.eval_dir / job_id
+        result = evaluate(
+            assistant,
+            resolve_set(params["set"]),
+            out,
+            THRESHOLDS,
+            claims=True,
+            resamples=int(params.get("resamples", 1000)),
+            progress=self._progress(job_id),
+        )
+        return {
+            "set": params["set"],
+            "summary": _headline(result.run.summary),
+            "failures": result.failures or [],
+            "targets_missed": result.missed,
+            "report": str(out / "report.html"),
+        }
+
+
+class IngestFailed(RegassistError):
+    """Every file of an ingest job failed."""
+
+
+def _headline(summary: dict[str, Any]) -> dict[str, Any]:
+    metrics = summary.get("metrics", {})
+    out: dict[str, Any] = {k: round(float(m["value"]), 4) for k, m in metrics.items() if not k.startswith("chunk_")}
+    out["abstention_mcc"] = summary.get("abstention_confusion", {}).get("mcc")
+    out["n"] = summary.get("n")
+    return out

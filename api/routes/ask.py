@@ -1,0 +1,114 @@
+"""Asking: the answer comes back at once, or streamed as server-sent events; either way it is stored as a draft."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from fastapi.sse import format_sse_event
+
+from api import records
+from api.auth import Principal
+from api.deps import AskUser, DeskDep
+from api.desk import Desk
+from api.errors import status_of
+from api.schemas import AskIn, RecordOut
+from api.views import record_out
+from assistant.retrieval import Filters
+from assistant.types import Answer
+from ingest.errors import RegassistError
+
+router = APIRouter(prefix="/api", tags=["ask"])
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return format_sse_event(event=event, data_str=json.dumps(data, ensure_ascii=False))
+
+
+def _filters(body: AskIn) -> Filters | None:
+    f = body.filters
+    if f is None:
+        return None
+    return Filters(
+        issuing_body=tuple(f.issuing_body),
+        doc_type=tuple(f.doc_type),
+        status=tuple(f.status),
+        year_min=f.year_min,
+        year_max=f.year_max,
+    )
+
+
+def _settings(desk: Desk, filters: Filters | None) -> dict[str, Any]:
+    s = desk.assistant.settings
+    return {
+        "k": s.k,
+        "candidates": s.candidates,
+        "dense_weight": s.dense_weight,
+        "lexical_weight": s.lexical_weight,
+        "support_threshold": s.support_threshold,
+        "min_dense_score": s.min_dense_score,
+        "min_answer_score": s.min_answer_score,
+        "max_answer_sentences": s.max_answer_sentences,
+        "drafts": s.drafts,
+        "filters": asdict(filters) if filters else {},
+        "embed_model": desk.index.identity.embed_model,
+        "chunker_version": desk.index.identity.chunker_version,
+    }
+
+
+def _store(desk: Desk, who: Principal, answer: Answer, filters: Filters | None) -> RecordOut:
+    with desk.db.session() as session:
+        record = records.create(desk.db, session, who, answer, _settings(desk, filters))
+        session.flush()
+        session.refresh(record)
+        return record_out(record)
+
+
+@router.post("/ask", response_model=RecordOut, summary="Ask a question; the cited answer is stored as a draft")
+def ask(body: AskIn, desk: DeskDep, who: AskUser) -> RecordOut:
+    filters = _filters(body)
+    answer = desk.assistant.ask(body.question, filters)
+    return _store(desk, who, answer, filters)
+
+
+@router.post(
+    "/ask/stream",
+    response_model=None,
+    responses={200: {"content": {"text/event-stream": {}}}},
+    summary="Ask, streaming: `retrieval`, then `token` events, then `answer` (the stored record, verified)",
+)
+def ask_stream(body: AskIn, desk: DeskDep, who: AskUser) -> StreamingResponse:
+    filters = _filters(body)
+    # Checked before the stream starts, so a bad question is a 422, not an error event.
+    desk.assistant.check_question(body.question)
+    return StreamingResponse(
+        _events(desk, who, body.question, filters),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _events(desk: Desk, who: Principal, question: str, filters: Filters | None) -> Iterator[bytes]:
+    try:
+        yield from _answer_events(desk, who, question, filters)
+    except RegassistError as exc:
+        yield _sse("error", {"error": str(exc), "status": status_of(exc)})
+
+
+def _answer_events(desk: Desk, who: Principal, question: str, filters: Filters | None) -> Iterator[bytes]:
+    for event in desk.assistant.stream(question, filters):
+        if event["type"] == "retrieval":
+            passages = [
+                {"title": e.chunk.title, "page": e.chunk.page_start, "section": e.chunk.section}
+                for e in event["evidence"]
+            ]
+            yield _sse("retrieval", {"passages": passages})
+        elif event["type"] == "token":
+            yield _sse("token", {"text": event["text"]})
+        elif event["type"] == "answer":
+            record = _store(desk, who, event["answer"], filters)
+            yield _sse("answer", record.model_dump(mode="json"))

@@ -1,0 +1,171 @@
+"""Documents: list, upload (ingested by the worker), remove, and page text for the source viewer."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from api.audit import append
+from api.deps import DeskDep, DocAdmin, DocReader, SessionDep, UserDep
+from api.errors import BadInput, TooLarge, UnsupportedType
+from api.models import Job
+from api.schemas import DocumentOut, JobOut, PageOut
+from api.views import job_out
+from ingest.errors import NotFound
+
+router = APIRouter(prefix="/api", tags=["documents"])
+
+TYPES = {".pdf": ("application/pdf",), ".txt": ("text/plain",), ".md": ("text/markdown", "text/plain")}
+_SAFE_NAME = re.compile(r"^[\w][\w .()\-]{0,150}\.(pdf|txt|md)$", re.IGNORECASE)
+_BODY = {
+    "required": True,
+    "content": {
+        t: {"schema": {"type": "string", "format": "binary"}}
+        for t in ("application/pdf", "text/plain", "text/markdown")
+    },
+}
+
+
+@router.get("/documents", response_model=list[DocumentOut], summary="Indexed documents")
+def documents(desk: DeskDep, _who: DocReader) -> list[DocumentOut]:
+    return [
+        DocumentOut(
+            document_id=r["document_id"],
+            file=r["file"],
+            title=r["title"],
+            issuing_body=r["issuing_body"],
+            doc_type=r["doc_type"],
+            status=r["status"],
+            year=r["year"],
+            pages=r["pages"],
+            chunks=r["chunks"],
+        )
+        for r in desk.index.catalog.documents()
+    ]
+
+
+@router.post(
+    "/documents",
+    status_code=202,
+    response_model=JobOut,
+    summary="Upload a PDF, text or Markdown file as the raw request body; it is ingested in the background",
+    openapi_extra={"requestBody": _BODY},
+)
+async def upload(
+    who: DocAdmin,
+    request: Request,
+    desk: DeskDep,
+    filename: str = Query(..., min_length=1, max_length=160, description="The file's name, e.g. annex11.pdf"),
+) -> JobOut:
+    name = Path(filename).name
+    if name != filename or not _SAFE_NAME.match(name):
+        raise BadInput(f"filename: '{filename}' must be a plain file name ending in .pdf, .txt or .md")
+    suffix = Path(name).suffix.lower()
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in TYPES[suffix]:
+        raise UnsupportedType(f"content-type: {ctype or 'none'} does not fit {name}; send {TYPES[suffix][0]}")
+    limit = desk.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"{name}: {int(declared):,} bytes, more than the limit of {limit:,}")
+    incoming = desk.settings.uploads_dir / ".incoming" / uuid.uuid4().hex / name
+    incoming.parent.mkdir(parents=True, exist_ok=True)
+    size = 0
+    head = b""
+    try:
+        with incoming.open("wb") as f:
+            async for part in request.stream():
+                size += len(part)
+                if size > limit:
+                    raise TooLarge(f"{name}: more than the limit of {limit:,} bytes")
+                if len(head) < 8:
+                    head += part[:8]
+                await run_in_threadpool(f.write, part)
+        if size == 0:
+            raise BadInput(f"{name}: the body is empty")
+        if suffix == ".pdf" and not head.startswith(b"%PDF-"):
+            raise UnsupportedType(f"{name}: the content is not a PDF (it does not start with %PDF-)")
+    except BaseException:
+        shutil.rmtree(incoming.parent, ignore_errors=True)
+        raise
+    job = desk.jobs.submit(
+        "ingest", who.id, {"paths": [str(incoming)], "keep_as": str(desk.settings.uploads_dir / name), "file": name}
+    )
+    with desk.db.session() as session:
+        append(desk.db, session, who.id, who.name, "upload", name, {"bytes": size, "job": job.id})
+        return job_out(session.get(Job, job.id) or job)
+
+
+@router.delete("/documents/{document_id}", status_code=202, response_model=JobOut, summary="Remove a document")
+def remove(document_id: str, desk: DeskDep, session: SessionDep, who: DocAdmin) -> JobOut:
+    row = desk.index.catalog.document(document_id)
+    if row is None:
+        raise NotFound(f"No document with id '{document_id}'")
+    job = desk.jobs.submit("remove", who.id, {"document_id": document_id, "file": row["file"]})
+    append(desk.db, session, who.id, who.name, "remove", row["file"], {"document_id": document_id, "job": job.id})
+    return job_out(job)
+
+
+def highlights(text: str, quote: str) -> list[tuple[int, int]]:
+    """Where a quote sits on a page, whitespace-insensitively; for a quote that runs onto the next page,
+    the longest leading (or trailing) run of its words that is on this one."""
+    words = quote.split()
+    if not words:
+        return []
+    for lo, hi in (
+        [(0, len(words))]
+        + [(0, n) for n in range(len(words) - 1, 3, -1)]
+        + [(n, len(words)) for n in range(1, len(words) - 3)]
+    ):
+        m = re.search(r"\s+".join(map(re.escape, words[lo:hi])), text)
+        if m:
+            return [(m.start(), m.end())]
+    return []
+
+
+@router.get("/documents/{document_id}/pages/{page}", response_model=PageOut, summary="A page, with a quote located")
+def page(
+    _who: DocReader,
+    document_id: str,
+    page: int,
+    desk: DeskDep,
+    quote: str = Query("", max_length=5000),
+) -> PageOut:
+    row = desk.index.catalog.document(document_id)
+    if row is None:
+        raise NotFound(f"No document with id '{document_id}' (it may have been re-ingested or removed)")
+    text = desk.index.catalog.page_text(document_id, page)
+    if text is None:
+        raise NotFound(f"{row['file']} has pages 1 to {row['pages']}, not {page}")
+    return PageOut(
+        document_id=document_id,
+        file=row["file"],
+        title=row["title"],
+        page=page,
+        pages=row["pages"],
+        text=text,
+        highlights=highlights(text, quote),
+    )
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A background job's progress")
+def job(job_id: str, session: SessionDep, who: UserDep) -> JobOut:
+    j = session.get(Job, job_id)
+    if j is None or (j.created_by != who.id and who.role != "admin"):
+        raise NotFound(f"No job '{job_id}'")
+    return job_out(j)
+
+
+@router.get("/jobs", response_model=list[JobOut], summary="Recent jobs (an admin sees everyone's)")
+def jobs(session: SessionDep, who: UserDep, limit: int = Query(50, ge=1, le=500)) -> list[JobOut]:
+    from sqlalchemy import select
+
+    q = select(Job).order_by(Job.created_at.desc()).limit(limit)
+    if who.role != "admin":
+        q = q.where(Job.created_by == who.id)
+    return [job_out(j) for j in session.scalars(q)]

@@ -1,0 +1,128 @@
+"""Answer records: the review queue, edits, approvals and rejections, the approved library and export."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
+
+from api import records
+from api.audit import append
+from api.deps import DeskDep, EditUser, ExportUser, LibraryUser, ReviewUser, SessionDep, UserDep
+from api.errors import BadInput
+from api.export import to_docx, to_markdown
+from api.models import Record
+from api.schemas import ApproveIn, EditIn, ExportIn, RecordDetail, RecordOut, RejectIn
+from api.views import record_detail, record_out
+
+router = APIRouter(prefix="/api", tags=["records"])
+Status = Literal["draft", "approved", "rejected", "needs_rereview"]
+
+
+@router.get("/records", response_model=list[RecordOut], summary="Your answers (all answers for reviewers and admins)")
+def list_records(
+    session: SessionDep,
+    who: UserDep,
+    status: Status | None = None,
+    mine: bool = Query(False, description="Only answers you asked"),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> list[RecordOut]:
+    q = records.visible(who)
+    if status:
+        q = q.where(Record.status == status)
+    if mine:
+        q = q.where(Record.asker_id == who.id)
+    rows = session.scalars(q.order_by(Record.created_at.desc()).limit(limit).offset(offset)).all()
+    return [record_out(r) for r in rows]
+
+
+@router.get("/review/queue", response_model=list[RecordOut], summary="Drafts and answers needing re-review")
+def queue(desk: DeskDep, session: SessionDep, who: ReviewUser) -> list[RecordOut]:
+    desk.check_sources()
+    session.expire_all()
+    q = records.visible(who).where(Record.status.in_(records.REVIEWABLE))
+    rows = session.scalars(q.order_by(Record.status.desc(), Record.created_at)).all()
+    return [record_out(r) for r in rows]
+
+
+@router.get("/records/{record_id}", response_model=RecordDetail, summary="One answer with versions and provenance")
+def get_record(record_id: str, session: SessionDep, who: UserDep) -> RecordDetail:
+    return record_detail(records.get(session, who, record_id))
+
+
+@router.post("/records/{record_id}/edit", response_model=RecordDetail, summary="Edit: a new version, re-verified")
+def edit_record(record_id: str, body: EditIn, desk: DeskDep, session: SessionDep, who: EditUser) -> RecordDetail:
+    record = records.get(session, who, record_id)
+    records.edit(desk.db, session, who, record, body.text, body.note, desk.assistant.verifier)
+    session.flush()
+    return record_detail(record)
+
+
+@router.post("/records/{record_id}/approve", response_model=RecordDetail, summary="Approve the current version")
+def approve_record(
+    record_id: str, body: ApproveIn, desk: DeskDep, session: SessionDep, who: ReviewUser
+) -> RecordDetail:
+    record = records.get(session, who, record_id)
+    records.approve(desk.db, session, who, record, body.reason, body.acknowledge_unsupported, desk.live_documents())
+    session.flush()
+    session.refresh(record)
+    return record_detail(record)
+
+
+@router.post("/records/{record_id}/reject", response_model=RecordDetail, summary="Reject, with a reason")
+def reject_record(record_id: str, body: RejectIn, desk: DeskDep, session: SessionDep, who: ReviewUser) -> RecordDetail:
+    record = records.get(session, who, record_id)
+    records.reject(desk.db, session, who, record, body.reason)
+    session.flush()
+    session.refresh(record)
+    return record_detail(record)
+
+
+@router.get("/library", response_model=list[RecordOut], summary="Approved answers; every word of q must match")
+def library(
+    _who: LibraryUser,
+    session: SessionDep,
+    q: str = Query("", max_length=200),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> list[RecordOut]:
+    return [record_out(r) for r in records.library(session, q, limit, offset)]
+
+
+@router.post(
+    "/export",
+    summary="Export approved answers as one drafted response (Markdown or DOCX), citations as references",
+    responses={
+        200: {
+            "content": {
+                "text/markdown": {},
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {},
+            }
+        }
+    },
+)
+def export(body: ExportIn, desk: DeskDep, session: SessionDep, who: ExportUser) -> Response:
+    rows = {r.id: r for r in session.scalars(select(Record).where(Record.id.in_(body.ids)))}
+    missing = [i for i in body.ids if i not in rows]
+    if missing:
+        raise BadInput(f"ids: no answer record {', '.join(missing[:5])}")
+    not_approved = [i for i in body.ids if rows[i].status != "approved"]
+    if not_approved:
+        raise BadInput(f"ids: only approved answers can be exported; not approved: {', '.join(not_approved[:5])}")
+    chosen = [rows[i] for i in dict.fromkeys(body.ids)]
+    append(
+        desk.db, session, who.id, who.name, "export", ",".join(body.ids)[:200], {"ids": body.ids, "format": body.format}
+    )
+    if body.format == "docx":
+        return Response(
+            to_docx(chosen, body.title),
+            media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            headers={"Content-Disposition": 'attachment; filename="regassist-response.docx"'},
+        )
+    return Response(
+        to_markdown(chosen, body.title),
+        media_type="text/markdown; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="regassist-response.md"'},
+    )

@@ -1,0 +1,213 @@
+"""HTTP request and response bodies, separate from the tables and the assistant's records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["staff", "consultant", "reviewer", "evaluator", "admin"]
+
+
+class FiltersIn(BaseModel):
+    """Which documents to search; empty lists do not filter."""
+
+    model_config = ConfigDict(extra="forbid")
+    issuing_body: list[str] = Field(default_factory=list, max_length=20)
+    doc_type: list[str] = Field(default_factory=list, max_length=20)
+    status: list[str] = Field(default_factory=list, max_length=5)
+    year_min: int | None = Field(default=None, ge=1900, le=2100)
+    year_max: int | None = Field(default=None, ge=1900, le=2100)
+
+
+class AskIn(BaseModel):
+    """A question for the assistant."""
+
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=2000, description="The question, at most 2,000 characters")
+    filters: FiltersIn | None = None
+
+
+class VersionOut(BaseModel):
+    """One version of an answer's text."""
+
+    version: int
+    text: str
+    claims: list[dict[str, Any]]
+    diff: str
+    note: str
+    author: str | None
+    created_at: datetime
+
+
+class CitationOut(BaseModel):
+    """A numbered source of an answer."""
+
+    n: int
+    document_id: str
+    file: str
+    title: str
+    section: str
+    page: int
+    quote: str
+    chunk_id: str
+    doc_status: str
+
+
+class ReviewOut(BaseModel):
+    """A decision on a version."""
+
+    version: int
+    reviewer: str
+    decision: str
+    reason: str
+    documents: list[dict[str, Any]]
+    created_at: datetime
+
+
+class RecordOut(BaseModel):
+    """An answer record: the current text, its claims and citations, and where it stands in review."""
+
+    id: str
+    question: str
+    asker: str
+    status: str
+    abstained: bool
+    abstain_reason: str | None
+    text: str
+    current_version: int
+    claims: list[dict[str, Any]]
+    citations: list[CitationOut]
+    warnings: list[str]
+    rereview: list[dict[str, Any]] | None
+    backend: str
+    model: str
+    prompt_version: str
+    index_version: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class RecordDetail(RecordOut):
+    """A record with its versions, reviews and the assistant's full output contract."""
+
+    versions: list[VersionOut]
+    reviews: list[ReviewOut]
+    answer: dict[str, Any]
+    settings: dict[str, Any]
+
+
+class EditIn(BaseModel):
+    """A new text for an answer; [n] markers cite the answer's sources."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=20000)
+    note: str = Field(default="", max_length=2000)
+
+
+class ApproveIn(BaseModel):
+    """An approval."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=2000)
+    acknowledge_unsupported: bool = False
+
+
+class RejectIn(BaseModel):
+    """A rejection, with its reason."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ExportIn(BaseModel):
+    """Approved answers to export as one drafted response."""
+
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field(min_length=1, max_length=200)
+    format: Literal["markdown", "docx"] = "markdown"
+    title: str = Field(default="Drafted response", max_length=200)
+
+
+class DocumentOut(BaseModel):
+    """An indexed document."""
+
+    document_id: str
+    file: str
+    title: str
+    issuing_body: str
+    doc_type: str
+    status: str
+    year: int | None
+    pages: int
+    chunks: int
+
+
+class PageOut(BaseModel):
+    """One page of a document, with the character spans to highlight."""
+
+    document_id: str
+    file: str
+    title: str
+    page: int
+    pages: int
+    text: str
+    highlights: list[tuple[int, int]]
+
+
+class JobOut(BaseModel):
+    """A background job and how far it has got."""
+
+    id: str
+    kind: str
+    status: str
+    done: int
+    total: int
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class UserIn(BaseModel):
+    """A new user."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=120, pattern=r"^[\w.@ -]+$")
+    role: Role
+
+
+class UserOut(BaseModel):
+    """A user (never their token)."""
+
+    id: int
+    name: str
+    role: str
+    active: bool
+    created_at: datetime
+
+
+class TokenOut(BaseModel):
+    """A token, shown once."""
+
+    user: UserOut
+    token: str
+
+
+class EvalIn(BaseModel):
+    """An evaluation run to start."""
+
+    model_config = ConfigDict(extra="forbid")
+    set: Literal["bundled-dev", "bundled-test"]
+    resamples: int = Field(default=1000, ge=100, le=5000)
+
+
+class ChainOut(BaseModel):
+    """The audit chain check."""
+
+    ok: bool
+    entries: int
+    first_bad: int | None
+    problem: str

@@ -1,0 +1,382 @@
+// regassist web interface: plain JavaScript, no build step. Every call goes through the same API as scripts do.
+"use strict";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const el = (tag, attrs = {}, ...kids) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const kid of kids.flat()) if (kid !== null && kid !== undefined) node.append(kid instanceof Node ? kid : String(kid));
+  return node;
+};
+
+const state = { token: sessionStorage.getItem("regassist-token"), user: null, source: null, selected: new Set() };
+
+// Which tabs each role sees; the server checks every call again.
+const TABS = [
+  ["ask", "Ask", ["staff", "consultant", "reviewer"]],
+  ["mine", "My answers", ["staff", "consultant", "reviewer"]],
+  ["review", "Review queue", ["reviewer"]],
+  ["library", "Library", ["staff", "consultant", "reviewer", "admin"]],
+  ["documents", "Documents", ["staff", "consultant", "reviewer", "evaluator", "admin"]],
+  ["users", "Users", ["admin"]],
+  ["audit", "Audit", ["admin"]],
+  ["evals", "Evaluations", ["evaluator"]],
+];
+
+async function api(path, opts = {}) {
+  const headers = { Authorization: `Bearer ${state.token}`, ...(opts.headers || {}) };
+  let body = opts.body;
+  if (body && !(body instanceof Blob) && typeof body !== "string") {
+    body = JSON.stringify(body);
+    headers["Content-Type"] = "application/json";
+  }
+  const res = await fetch(path, { ...opts, headers, body });
+  if (!res.ok) {
+    let msg = `${res.status}`;
+    try { msg = (await res.json()).error || msg; } catch (_) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return res;
+}
+const getJSON = async (path, opts) => (await api(path, opts)).json();
+
+// --- sign in --------------------------------------------------------------------------------------
+async function signIn(token) {
+  state.token = token;
+  try {
+    state.user = await getJSON("/api/session", { method: "POST" });
+  } catch (e) {
+    state.token = null;
+    sessionStorage.removeItem("regassist-token");
+    $("#signin-error").textContent = `Sign-in failed: ${e.message}`;
+    return;
+  }
+  sessionStorage.setItem("regassist-token", token);
+  $("#signin").hidden = true;
+  $("#tabs").hidden = false;
+  $("#views").hidden = false;
+  $("#signout").hidden = false;
+  $("#who").textContent = `${state.user.name} (${state.user.role})`;
+  const nav = $("#tabs");
+  nav.replaceChildren();
+  const mine = TABS.filter(([, , roles]) => roles.includes(state.user.role));
+  for (const [id, label] of mine) nav.append(el("button", { "data-tab": id, onclick: () => show(id) }, label));
+  show(mine[0][0]);
+}
+
+function show(view) {
+  document.querySelectorAll(".view").forEach((v) => v.classList.toggle("active", v.dataset.view === view));
+  document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b.dataset.tab === view));
+  const load = { mine: loadMine, review: loadQueue, library: loadLibrary, documents: loadDocuments, users: loadUsers, audit: loadAudit, evals: loadEvals }[view];
+  if (load) load().catch((e) => alert(e.message));
+}
+
+// --- answers --------------------------------------------------------------------------------------
+function citeButton(n, record) {
+  const c = record.citations.find((x) => x.n === n);
+  return el("button", { class: "cite", "data-testid": `cite-${n}`, title: c ? `${c.title}, p. ${c.page}` : "", onclick: () => c && openSource(c) }, `[${n}]`);
+}
+
+function renderAnswer(record, target) {
+  target.replaceChildren();
+  if (record.abstained) {
+    target.append(el("div", { class: "abstain", "data-testid": "abstained" },
+      el("strong", {}, "Not answered. "), el("span", { "data-testid": "abstain-reason" }, reasonText(record.abstain_reason)), el("p", {}, record.text)));
+  } else {
+    const claims = record.claims.length ? record.claims : [{ text: record.text, citations: [], supported: true }];
+    for (const c of claims) {
+      const p = el("p", { class: `claim${c.supported ? "" : " unsupported"}`, "data-testid": "claim" }, c.text.replace(/\s*\(unsupported\)$/, ""), " ");
+      for (const n of c.citations) p.append(citeButton(n, record));
+      if (!c.supported) p.append(el("span", { class: "flag", title: c.reason || "" }, "unsupported" + (c.reason ? `: ${c.reason}` : "")));
+      target.append(p);
+    }
+  }
+  for (const w of record.warnings || []) target.append(el("p", { class: "warning" }, `⚠ ${w}`));
+  if (record.citations.length) {
+    target.append(el("ol", { class: "citations" }, record.citations.map((c) =>
+      el("li", { value: c.n },
+        el("a", { href: "#", "data-testid": `source-link-${c.n}`, onclick: (e) => { e.preventDefault(); openSource(c); } },
+          `${c.title}${c.doc_status !== "final" ? ` [${c.doc_status.toUpperCase()}]` : ""}, ${c.section ? `section ${c.section}, ` : ""}page ${c.page}`),
+        el("q", {}, c.quote.replace(/\s+/g, " "))))));
+  }
+  target.append(el("p", { class: "muted" }, el("span", { class: `badge ${record.status}`, "data-testid": "status" }, record.status.replace("_", " ")),
+    ` version ${record.current_version} · ${record.backend} · ${record.index_version}`));
+}
+
+const REASONS = {
+  no_evidence: "The documents contain nothing on this.",
+  low_confidence: "The documents do not answer it closely enough to cite.",
+  conflicting_sources: "The sources disagree.",
+  only_draft_or_superseded: "Only draft or superseded documents address it.",
+};
+const reasonText = (r) => REASONS[r] || r || "";
+
+async function ask(question) {
+  const status = $("#ask-status");
+  const out = $("#answer");
+  out.replaceChildren(el("p", { class: "streaming", "data-testid": "streaming" }));
+  status.textContent = "Searching…";
+  $("#ask-form button").disabled = true;
+  try {
+    const res = await api("/api/ask/stream", { method: "POST", body: { question } });
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buf.indexOf("\n\n")) >= 0) {
+        const chunk = buf.slice(0, cut);
+        buf = buf.slice(cut + 2);
+        const event = (chunk.match(/^event: (.*)$/m) || [])[1];
+        const data = JSON.parse(chunk.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n") || "null");
+        if (event === "retrieval") status.textContent = `Read ${data.passages.length} passages; writing…`;
+        else if (event === "token") $(".streaming", out).textContent += data.text;
+        else if (event === "answer") { status.textContent = "Verified. Saved as a draft for review."; renderAnswer(data, out); }
+        else if (event === "error") throw new Error(data.error);
+      }
+    }
+  } catch (e) {
+    status.textContent = "";
+    out.replaceChildren(el("p", { class: "error" }, e.message));
+  } finally {
+    $("#ask-form button").disabled = false;
+  }
+}
+
+// --- source viewer --------------------------------------------------------------------------------
+async function openSource(c, page = c.page) {
+  state.source = { ...c, current: page };
+  const data = await getJSON(`/api/documents/${c.document_id}/pages/${page}?quote=${encodeURIComponent(page === c.page ? c.quote : "")}`)
+    .catch((e) => ({ error: e.message }));
+  $("#source").hidden = false;
+  $("#source-title").textContent = c.title;
+  const text = $("#source-text");
+  if (data.error) {
+    $("#source-where").textContent = "";
+    text.replaceChildren(el("span", { class: "error" }, `${data.error}. The cited version of the document is no longer in the library.`));
+    return;
+  }
+  state.source.pages = data.pages;
+  $("#source-where").textContent = `page ${data.page} of ${data.pages}${c.section && page === c.page ? ` · section ${c.section}` : ""}`;
+  const parts = [];
+  let at = 0;
+  for (const [s, e] of data.highlights) {
+    parts.push(data.text.slice(at, s), el("mark", { "data-testid": "highlight" }, data.text.slice(s, e)));
+    at = e;
+  }
+  parts.push(data.text.slice(at));
+  text.replaceChildren(...parts);
+  const mark = $("mark", text);
+  if (mark) mark.scrollIntoView({ block: "center" });
+}
+$("#source-close").onclick = () => { $("#source").hidden = true; };
+$("#source-prev").onclick = () => state.source && state.source.current > 1 && openSource(state.source, state.source.current - 1);
+$("#source-next").onclick = () => state.source && state.source.current < state.source.pages && openSource(state.source, state.source.current + 1);
+
+// --- records, review ------------------------------------------------------------------------------
+function recordItem(r, { selectable = false } = {}) {
+  const li = el("li", { "data-id": r.id },
+    el("span", { class: `badge ${r.status}` }, r.status.replace("_", " ")),
+    el("a", { onclick: () => openRecord(r.id), "data-testid": "record-link" }, r.question),
+    el("span", { class: "muted" }, r.asker));
+  if (selectable) {
+    li.prepend(el("input", { type: "checkbox", "data-testid": "select", checked: state.selected.has(r.id), onchange: (e) => {
+      if (e.target.checked) state.selected.add(r.id); else state.selected.delete(r.id);
+    } }));
+  }
+  return li;
+}
+
+async function loadMine() {
+  const rows = await getJSON("/api/records?mine=true&limit=100");
+  $("#mine-list").replaceChildren(...(rows.length ? rows.map((r) => recordItem(r)) : [el("li", {}, "You have not asked anything yet.")]));
+}
+async function loadQueue() {
+  const rows = await getJSON("/api/review/queue");
+  $("#queue-list").replaceChildren(...(rows.length ? rows.map((r) => recordItem(r)) : [el("li", {}, "Nothing to review.")]));
+}
+
+function diffView(diff) {
+  return el("pre", { class: "diff", "data-testid": "diff" }, diff.split("\n").filter((l) => !l.startsWith("---") && !l.startsWith("+++"))
+    .map((l) => el("span", { class: l.startsWith("+") ? "add" : l.startsWith("-") ? "del" : "" }, l + "\n")));
+}
+
+async function openRecord(id) {
+  const r = await getJSON(`/api/records/${id}`);
+  show("record");
+  const box = $("#record");
+  const answer = el("article", { "data-testid": "record-answer" });
+  renderAnswer(r, answer);
+  box.replaceChildren(el("h2", {}, r.question), el("p", { class: "muted" }, `Asked by ${r.asker} · ${new Date(r.created_at).toLocaleString()}`), answer);
+  if (r.rereview) {
+    box.append(el("div", { class: "card", "data-testid": "rereview" }, el("strong", {}, "Sources changed since approval"),
+      r.rereview.map((ch) => el("p", {}, `[${ch.n}] ${ch.file}: ${ch.change}. `,
+        el("br"), el("span", { class: "muted" }, "Was: "), `“${ch.old_quote.replace(/\s+/g, " ")}”`,
+        ch.now_reads ? [el("br"), el("span", { class: "muted" }, "Now reads: "), `“${ch.now_reads}”`] : []))));
+  }
+  for (const v of r.versions.slice(1).reverse()) {
+    box.append(el("div", { class: "card" }, el("strong", {}, `Version ${v.version} by ${v.author}`), v.note ? ` — ${v.note}` : "", diffView(v.diff)));
+  }
+  for (const rv of r.reviews) box.append(el("p", { class: "muted" }, `${rv.decision} (version ${rv.version}) by ${rv.reviewer}: ${rv.reason || "no reason given"}`));
+  const role = state.user.role;
+  const canEdit = role === "reviewer" || (role === "consultant" && r.asker === state.user.name);
+  if (canEdit) {
+    const ta = el("textarea", { rows: 5, "data-testid": "edit-text" });
+    ta.value = r.text;
+    const note = el("input", { placeholder: "What you changed and why", "data-testid": "edit-note", size: 50 });
+    box.append(el("div", { class: "card" }, el("strong", {}, "Edit (cite sources as [n]; every sentence is verified again)"), ta, note,
+      el("button", { "data-testid": "save-edit", onclick: async () => {
+        try { await api(`/api/records/${id}/edit`, { method: "POST", body: { text: ta.value, note: note.value } }); openRecord(id); } catch (e) { alert(e.message); }
+      } }, "Save edit")));
+  }
+  if (role === "reviewer" && (r.status === "draft" || r.status === "needs_rereview")) {
+    const reason = el("input", { placeholder: "Reason (required to reject)", size: 50, "data-testid": "review-reason" });
+    const ack = el("input", { type: "checkbox", "data-testid": "ack" });
+    const err = el("p", { class: "error", "data-testid": "review-error" });
+    const decide = async (what) => {
+      try {
+        await api(`/api/records/${id}/${what}`, { method: "POST", body: what === "approve" ? { reason: reason.value, acknowledge_unsupported: ack.checked } : { reason: reason.value } });
+        openRecord(id);
+      } catch (e) { err.textContent = e.message; }
+    };
+    box.append(el("div", { class: "card" }, el("strong", {}, "Decision"), el("br"), reason, " ",
+      el("label", {}, ack, " I have checked the unsupported or changed sentences"), el("br"),
+      el("button", { "data-testid": "approve", onclick: () => decide("approve") }, "Approve"), " ",
+      el("button", { class: "danger", "data-testid": "reject", onclick: () => decide("reject") }, "Reject"), err));
+  }
+}
+document.querySelectorAll("[data-back]").forEach((b) => { b.onclick = () => history.length && show(state.user.role === "reviewer" ? "review" : "mine"); });
+
+// --- library and export ---------------------------------------------------------------------------
+async function loadLibrary() {
+  const q = $("#library-q").value;
+  const rows = await getJSON(`/api/library?q=${encodeURIComponent(q)}`);
+  const canExport = state.user.role === "consultant";
+  $("#library-list").replaceChildren(...(rows.length ? rows.map((r) => recordItem(r, { selectable: canExport })) : [el("li", {}, "No approved answers match.")]));
+  $("#export-bar").hidden = !canExport;
+}
+$("#library-form").onsubmit = (e) => { e.preventDefault(); loadLibrary(); };
+async function exportAs(format) {
+  const ids = [...state.selected];
+  if (!ids.length) return alert("Select one or more approved answers first.");
+  try {
+    const res = await api("/api/export", { method: "POST", body: { ids, format } });
+    const blob = await res.blob();
+    const a = el("a", { href: URL.createObjectURL(blob), download: format === "docx" ? "regassist-response.docx" : "regassist-response.md" });
+    document.body.append(a);
+    a.click();
+    a.remove();
+  } catch (e) { alert(e.message); }
+}
+$("#export-md").onclick = () => exportAs("markdown");
+$("#export-docx").onclick = () => exportAs("docx");
+
+// --- documents ------------------------------------------------------------------------------------
+async function loadDocuments() {
+  const docs = await getJSON("/api/documents");
+  const admin = state.user.role === "admin";
+  $("#upload").hidden = !admin;
+  $("#documents tbody").replaceChildren(...docs.map((d) => el("tr", { "data-file": d.file },
+    el("td", {}, d.title), el("td", {}, d.issuing_body), el("td", {}, d.status), el("td", {}, d.pages), el("td", {}, d.file),
+    el("td", {}, admin ? el("button", { class: "secondary", "data-testid": "remove", onclick: async () => {
+      if (!confirm(`Remove ${d.file}? Approved answers citing it go back to review.`)) return;
+      const job = await getJSON(`/api/documents/${d.document_id}`, { method: "DELETE" });
+      await waitJob(job.id, $("#upload-status"));
+      loadDocuments();
+    } }, "Remove") : ""))));
+}
+async function waitJob(id, statusEl) {
+  for (;;) {
+    const job = await getJSON(`/api/jobs/${id}`);
+    statusEl.textContent = `${job.kind}: ${job.status}${job.total ? ` (${job.done}/${job.total})` : ""}${job.error ? ` — ${job.error}` : ""}`;
+    if (job.status === "done" || job.status === "failed") return job;
+    await new Promise((r) => setTimeout(r, 700));
+  }
+}
+$("#upload-go").onclick = () => {
+  const file = $("#upload-file").files[0];
+  if (!file) return;
+  const type = file.name.toLowerCase().endsWith(".pdf") ? "application/pdf" : file.name.toLowerCase().endsWith(".md") ? "text/markdown" : "text/plain";
+  const xhr = new XMLHttpRequest();
+  const bar = $("#upload-progress");
+  bar.hidden = false;
+  xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = (100 * e.loaded) / e.total; };
+  xhr.onload = async () => {
+    let body = {};
+    try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+    if (xhr.status !== 202) { $("#upload-status").textContent = `Upload refused (${xhr.status}): ${body.error || ""}`; return; }
+    await waitJob(body.id, $("#upload-status"));
+    loadDocuments();
+  };
+  xhr.open("POST", `/api/documents?filename=${encodeURIComponent(file.name)}`);
+  xhr.setRequestHeader("Authorization", `Bearer ${state.token}`);
+  xhr.setRequestHeader("Content-Type", type);
+  xhr.send(file);
+};
+
+// --- users and audit ------------------------------------------------------------------------------
+async function loadUsers() {
+  const users = await getJSON("/api/users");
+  $("#users tbody").replaceChildren(...users.map((u) => el("tr", {}, el("td", {}, u.name), el("td", {}, u.role), el("td", {}, u.active ? "yes" : "no"),
+    el("td", {}, u.active && u.id !== state.user.id ? [
+      el("button", { class: "secondary", onclick: async () => { const t = await getJSON(`/api/users/${u.id}/token`, { method: "POST" }); showToken(t); } }, "New token"), " ",
+      el("button", { class: "danger", onclick: async () => { await api(`/api/users/${u.id}`, { method: "DELETE" }); loadUsers(); } }, "Disable")] : ""))));
+}
+function showToken(t) {
+  const p = $("#new-token");
+  p.hidden = false;
+  p.textContent = `Token for ${t.user.name} (${t.user.role}), shown once — pass it on now: ${t.token}`;
+}
+$("#user-form").onsubmit = async (e) => {
+  e.preventDefault();
+  try { showToken(await getJSON("/api/users", { method: "POST", body: { name: $("#user-name").value, role: $("#user-role").value } })); loadUsers(); } catch (err) { alert(err.message); }
+};
+async function loadAudit() {
+  const rows = await getJSON("/api/audit?limit=200");
+  $("#audit tbody").replaceChildren(...rows.map((a) => el("tr", {}, el("td", {}, a.id), el("td", {}, a.at.replace("T", " ").slice(0, 19)), el("td", {}, a.user_name),
+    el("td", {}, a.action), el("td", {}, a.target), el("td", { class: "muted" }, a.detail.slice(0, 160)))));
+}
+$("#audit-verify").onclick = async () => {
+  const c = await getJSON("/api/audit/verify");
+  $("#audit-result").textContent = c.ok ? `Chain intact: ${c.entries} entries.` : `Chain broken: ${c.problem}`;
+};
+$("#audit-export").onclick = async () => {
+  const blob = await (await api("/api/audit/export")).blob();
+  const a = el("a", { href: URL.createObjectURL(blob), download: "regassist-audit.jsonl" });
+  document.body.append(a); a.click(); a.remove();
+};
+
+// --- evaluations ----------------------------------------------------------------------------------
+async function loadEvals() {
+  const runs = await getJSON("/api/evals");
+  $("#eval-runs tbody").replaceChildren(...runs.map((j) => el("tr", { "data-run": j.id },
+    el("td", {}, new Date(j.created_at).toLocaleString()), el("td", {}, j.params.set), el("td", { "data-testid": "run-status" }, j.status),
+    el("td", {}, el("progress", { max: j.total || 1, value: j.done }), ` ${j.done}/${j.total}`),
+    el("td", {}, j.result ? `correct ${fmt(j.result.summary.correct)}, page hit@5 ${fmt(j.result.summary["page_hit@5"])}, abstention MCC ${fmt(j.result.summary.abstention_mcc)}${j.result.failures.length ? ` — ${j.result.failures.length} threshold(s) missed` : " — thresholds met"}` : j.error || ""),
+    el("td", {}, j.status === "done" ? el("button", { class: "secondary", "data-testid": "open-report", onclick: () => openReport(j.id) }, "Report") : ""))));
+  if (runs.some((j) => j.status === "queued" || j.status === "running")) setTimeout(() => $('[data-view="evals"]').classList.contains("active") && loadEvals(), 1500);
+}
+const fmt = (x) => (x === undefined || x === null ? "–" : Number(x).toFixed(3));
+async function openReport(id) {
+  const html = await (await api(`/api/evals/${id}/report`)).text();
+  const frame = $("#eval-report");
+  frame.hidden = false;
+  frame.srcdoc = html;
+}
+$("#eval-form").onsubmit = async (e) => {
+  e.preventDefault();
+  try { await getJSON("/api/evals", { method: "POST", body: { set: $("#eval-set").value } }); loadEvals(); } catch (err) { alert(err.message); }
+};
+
+// --- start ----------------------------------------------------------------------------------------
+$("#signin-form").onsubmit = (e) => { e.preventDefault(); signIn($("#token").value.trim()); };
+$("#signout").onclick = () => { sessionStorage.removeItem("regassist-token"); location.reload(); };
+$("#ask-form").onsubmit = (e) => { e.preventDefault(); const q = $("#question").value.trim(); if (q) ask(q); };
+if (state.token) signIn(state.token);

@@ -1,0 +1,97 @@
+"""Tables to response bodies."""
+
+from __future__ import annotations
+
+from api.models import Job, Record, User
+from api.schemas import CitationOut, JobOut, RecordDetail, RecordOut, ReviewOut, UserOut, VersionOut
+
+
+def record_out(r: Record) -> RecordOut:
+    """A record's current state."""
+    v = r.versions[-1]
+    return RecordOut(
+        id=r.id,
+        question=r.question,
+        asker=r.asker.name,
+        status=r.status,
+        abstained=r.abstained,
+        abstain_reason=r.abstain_reason,
+        text=v.text,
+        current_version=v.version,
+        claims=v.claims,
+        citations=[
+            CitationOut(
+                n=c.n,
+                document_id=c.document_id,
+                file=c.file,
+                title=c.title,
+                section=c.section,
+                page=c.page,
+                quote=c.quote,
+                chunk_id=c.chunk_id,
+                doc_status=c.doc_status,
+            )
+            for c in r.citations
+        ],
+        warnings=list(r.answer.get("warnings", [])) if v.version == 1 else [],
+        rereview=r.rereview,
+        backend=r.backend,
+        model=r.model,
+        prompt_version=r.prompt_version,
+        index_version=r.index_version,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def record_detail(r: Record) -> RecordDetail:
+    """A record with its history and full provenance."""
+    return RecordDetail(
+        **record_out(r).model_dump(),
+        versions=[
+            VersionOut(
+                version=v.version,
+                text=v.text,
+                claims=v.claims,
+                diff=v.diff,
+                note=v.note,
+                author=v.author.name if v.author else "assistant",
+                created_at=v.created_at,
+            )
+            for v in r.versions
+        ],
+        reviews=[
+            ReviewOut(
+                version=x.version,
+                reviewer=x.reviewer.name,
+                decision=x.decision,
+                reason=x.reason,
+                documents=x.documents,
+                created_at=x.created_at,
+            )
+            for x in r.reviews
+        ],
+        answer=r.answer,
+        settings=r.settings,
+    )
+
+
+def job_out(j: Job) -> JobOut:
+    """A job's state."""
+    return JobOut(
+        id=j.id,
+        kind=j.kind,
+        status=j.status,
+        done=j.done,
+        total=j.total,
+        params={k: v for k, v in j.params.items() if k != "keep_as"},
+        result=j.result,
+        error=j.error,
+        created_at=j.created_at,
+        finished_at=j.finished_at,
+    )
+
+
+def user_out(u: User) -> UserOut:
+    """A user."""
+    return UserOut(id=u.id, name=u.name, role=u.role, active=u.active, created_at=u.created_at)
