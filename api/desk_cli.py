@@ -15,8 +15,8 @@ audit_app = typer.Typer(help="Check and export the audit log.", no_args_is_help=
 users_app = typer.Typer(
     help="Add users and issue tokens (the web UI's Users page does the same).", no_args_is_help=True
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DbUrl = Annotated[
     str | None,

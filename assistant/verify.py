@@ -28,6 +28,7 @@ _NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*(?:\([a-z0-9]{1,4}\))?%?")
 _ACRONYM = re.compile(r"\b(?:[A-Z][a-z]?){1,}[A-Z]+[a-z]?\b|\b[A-Z]{2,}s?\b")
 _NEGATION = re.compile(r"\b(?:not|no|never|cannot|neither|nor|without|none|n't)\b", re.IGNORECASE)
 _CITATION_MARK = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_LEADING_MARKS = re.compile(r"^(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+\s*")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,13 @@ def split_claims(answer: str) -> list[tuple[str, tuple[int, ...]]]:
     pieces: list[tuple[str, tuple[int, ...]]] = []
     for s, e in sentence_spans(text):
         sent = text[s:e]
+        # "First claim. [1] Second claim. [2]": markers after the full stop belong to the sentence before.
+        lead = _LEADING_MARKS.match(sent)
+        if lead and pieces:
+            spilled = tuple(int(n) for n in re.findall(r"\d+", lead.group(0)))
+            t, c = pieces[-1]
+            pieces[-1] = (t, tuple(dict.fromkeys(c + spilled)))
+            sent = sent[lead.end() :]
         nums = tuple(int(n) for m in _CITATION_MARK.finditer(sent) for n in re.split(r"\s*[,;]\s*", m.group(1)))
         clean = _CITATION_MARK.sub("", sent).strip()
         if not clean or re.fullmatch(r"[\W\d]*", clean):

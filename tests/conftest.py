@@ -89,3 +89,112 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+# --- the review desk -------------------------------------------------------------------------------
+# A three-document corpus (EU GMP Annex 11, the Part 11 guidance, EMA's AI/ML summary) indexed once with the
+# real model; each desk test gets a copy of that index, its own SQLite file and its own users.
+DESK_FILES = (
+    "EC_EU-GMP-Annex11_computerised-systems_2011.pdf",
+    "FDA_guidance_Part11-electronic-records-signatures-scope-application_2003.pdf",
+    "EMA_AI-ML-technical-expectations_summary.txt",
+    "manifest.json",
+)
+ADMIN_TOKEN = "ra_test-admin-token-0123456789abcdef"
+ROLES = ("staff", "consultant", "reviewer", "evaluator", "admin")
+
+
+@pytest.fixture(scope="session")
+def desk_template(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Path:
+    """A small corpus folder and its index, built once; tests copy both."""
+    root = tmp_path_factory.mktemp("desk-template")
+    (root / "corpus").mkdir()
+    for name in DESK_FILES:
+        shutil.copy(CORPUS / name, root / "corpus" / name)
+    index = Index(IngestSettings(data_dir=root / "data"), embedder=embedder)
+    report = index.ingest([root / "corpus"])
+    assert report.count("added") == 3, [r.error for r in report.results]
+    index.close()
+    return root
+
+
+class DeskEnv:
+    """A running desk over a copy of the template, a TestClient, and one user per role."""
+
+    def __init__(self, root: Path, embedder: SentenceTransformerEmbedder, **settings: object) -> None:
+        from fastapi.testclient import TestClient
+
+        from api.app import create_app
+        from api.desk import Desk
+        from api.settings import ApiSettings
+
+        self.root = root
+        self.corpus = root / "corpus"
+        defaults: dict[str, object] = {
+            "data_dir": root / "data",
+            "admin_token": ADMIN_TOKEN,
+            "corpus_dir": self.corpus,
+            "rate_limit_enabled": False,
+        }
+        self.settings = ApiSettings(**(defaults | settings))  # type: ignore[arg-type]
+        self.desk = Desk(self.settings, embedder=embedder)
+        self.startup = self.desk.start()
+        self.client = TestClient(create_app(self.desk, close_on_shutdown=False))
+        self.tokens = {"admin": ADMIN_TOKEN}
+        for role in ROLES[:-1]:
+            r = self.client.post("/api/users", json={"name": f"{role}1", "role": role}, headers=self.auth("admin"))
+            assert r.status_code == 201, r.text
+            self.tokens[role] = r.json()["token"]
+
+    def auth(self, role: str) -> dict[str, str]:
+        """The Authorization header of the user with `role`."""
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def add_user(self, name: str, role: str) -> dict[str, str]:
+        """Another user; returns their Authorization header."""
+        r = self.client.post("/api/users", json={"name": name, "role": role}, headers=self.auth("admin"))
+        assert r.status_code == 201, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def ask(self, question: str, role: str = "consultant") -> dict[str, object]:
+        """Ask through the API; the stored record."""
+        r = self.client.post("/api/ask", json={"question": question}, headers=self.auth(role))
+        assert r.status_code == 200, r.text
+        out: dict[str, object] = r.json()
+        return out
+
+    def wait_job(self, job_id: str, role: str = "admin") -> dict[str, object]:
+        """Wait for a background job and return its final state."""
+        self.desk.jobs.wait_idle()
+        r = self.client.get(f"/api/jobs/{job_id}", headers=self.auth(role))
+        assert r.status_code == 200, r.text
+        out: dict[str, object] = r.json()
+        return out
+
+    def close(self) -> None:
+        """Stop the worker and release everything."""
+        self.client.close()
+        self.desk.close()
+
+
+@pytest.fixture
+def make_desk(tmp_path: Path, desk_template: Path, embedder: SentenceTransformerEmbedder) -> Iterator[object]:
+    """Build a DeskEnv with settings overrides: `make_desk(rate_limit="5/minute")`."""
+    envs: list[DeskEnv] = []
+
+    def make(**settings: object) -> DeskEnv:
+        root = tmp_path / f"desk{len(envs)}"
+        shutil.copytree(desk_template, root)
+        env = DeskEnv(root, embedder, **settings)
+        envs.append(env)
+        return env
+
+    yield make
+    for env in envs:
+        env.close()
+
+
+@pytest.fixture
+def desk_env(make_desk: object) -> DeskEnv:
+    """A desk with default settings."""
+    return make_desk()  # type: ignore[operator, no-any-return]

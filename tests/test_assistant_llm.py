@@ -125,3 +125,19 @@ def test_poisoned_document_changes_nothing(index: Index, llm: ScriptedLLM) -> No
     # The extractive backend, given the same documents, answers from Annex 11 and never repeats the poison.
     extractive = Assistant(index, AssistantSettings()).ask(QUESTION)
     assert POISON not in extractive.answer and not extractive.abstained
+
+
+def test_citation_markers_after_the_full_stop_belong_to_the_sentence_before() -> None:
+    from assistant.verify import split_claims
+
+    # Models (and people editing answers) write both "claim [1]." and "claim. [1]"; found by the review desk,
+    # where the second form used to move each marker onto the next sentence.
+    assert split_claims("A is required. [1] B may be reused. [1][2] C has none.") == [
+        ("A is required.", (1,)),
+        ("B may be reused.", (1, 2)),
+        ("C has none.", ()),
+    ]
+    assert split_claims("A is required [1]. B may be reused [2].") == [
+        ("A is required.", (1,)),
+        ("B may be reused.", (2,)),
+    ]

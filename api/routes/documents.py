@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import uuid
 from pathlib import Path
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,6 +19,7 @@ from api.models import Job
 from api.schemas import DocumentOut, JobOut, PageOut
 from api.views import job_out
 from ingest.errors import NotFound
+from ingest.manifest import MANIFEST_NAME
 
 router = APIRouter(prefix="/api", tags=["documents"])
 
@@ -61,6 +64,10 @@ async def upload(
     request: Request,
     desk: DeskDep,
     filename: str = Query(..., min_length=1, max_length=160, description="The file's name, e.g. annex11.pdf"),
+    title: str | None = Query(None, min_length=1, max_length=300),
+    issuing_body: str | None = Query(None, min_length=1, max_length=100, description="EMA, FDA, MHRA, …"),
+    status: Literal["draft", "final", "superseded"] | None = None,
+    year: int | None = Query(None, ge=1900, le=2100),
 ) -> JobOut:
     name = Path(filename).name
     if name != filename or not _SAFE_NAME.match(name):
@@ -90,6 +97,10 @@ async def upload(
             raise BadInput(f"{name}: the body is empty")
         if suffix == ".pdf" and not head.startswith(b"%PDF-"):
             raise UnsupportedType(f"{name}: the content is not a PDF (it does not start with %PDF-)")
+        # A new version keeps the metadata of the one it replaces unless the upload says otherwise.
+        meta = _metadata(desk, name, {"title": title, "issuing_body": issuing_body, "status": status, "year": year})
+        if meta:
+            (incoming.parent / MANIFEST_NAME).write_text(json.dumps({"version": 1, "documents": [meta]}))
     except BaseException:
         shutil.rmtree(incoming.parent, ignore_errors=True)
         raise
@@ -99,6 +110,19 @@ async def upload(
     with desk.db.session() as session:
         append(desk.db, session, who.id, who.name, "upload", name, {"bytes": size, "job": job.id})
         return job_out(session.get(Job, job.id) or job)
+
+
+def _metadata(desk: DeskDep, name: str, given: dict[str, object]) -> dict[str, object] | None:
+    row = desk.index.catalog.document_by_file(name)
+    meta: dict[str, object] = {}
+    if row is not None:
+        keys = ("title", "issuing_body", "jurisdiction", "doc_type", "status", "year", "source", "licence")
+        meta = {k: row[k] for k in keys if row[k] not in (None, "")}
+    meta |= {k: v for k, v in given.items() if v is not None}
+    if not meta:
+        return None
+    meta.setdefault("title", Path(name).stem)
+    return {"file": name, **meta}
 
 
 @router.delete("/documents/{document_id}", status_code=202, response_model=JobOut, summary="Remove a document")
