@@ -49,6 +49,7 @@ class Desk:
         self.settings = settings
         ingest = ingest or IngestSettings(data_dir=settings.data_dir)
         assistant = assistant or AssistantSettings(max_question_chars=settings.max_question_chars)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.db_url)
         migrate(self.db.engine)
         self.index = Index(ingest, embedder)

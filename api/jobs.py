@@ -56,7 +56,13 @@ class JobRunner:
         self.thread.start()
 
     def stop(self) -> None:
-        """Finish the current job and stop."""
+        """Finish the current job and stop; queued jobs stay queued in the database for the next start."""
+        while True:
+            try:
+                self.queue.get_nowait()
+                self.queue.task_done()
+            except queue.Empty:
+                break
         self.queue.put(None)
         self.thread.join(timeout=600)
         if self._index is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
@@ -16,6 +18,7 @@ from api.views import user_out
 from ingest.errors import NotFound
 
 router = APIRouter(prefix="/api", tags=["users and audit"])
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post("/session", response_model=UserOut, summary="Sign in: check the token and record the login")
@@ -53,7 +56,7 @@ def _user(session: SessionDep, user_id: int) -> User:
 
 
 @router.post("/users/{user_id}/token", response_model=TokenOut, summary="Revoke a user's tokens and issue a new one")
-def new_token(user_id: int, desk: DeskDep, session: SessionDep, who: UserAdmin) -> TokenOut:
+def new_token(user_id: UserId, desk: DeskDep, session: SessionDep, who: UserAdmin) -> TokenOut:
     user = _user(session, user_id)
     token = rotate_token(session, user)
     audit.append(desk.db, session, who.id, who.name, "user.token", user.name, {})
@@ -61,7 +64,7 @@ def new_token(user_id: int, desk: DeskDep, session: SessionDep, who: UserAdmin) 
 
 
 @router.delete("/users/{user_id}", response_model=UserOut, summary="Disable a user (records and audit entries stay)")
-def disable_user(user_id: int, desk: DeskDep, session: SessionDep, who: UserAdmin) -> UserOut:
+def disable_user(user_id: UserId, desk: DeskDep, session: SessionDep, who: UserAdmin) -> UserOut:
     user = _user(session, user_id)
     if user.id == who.id:
         raise BadInput("user_id: an admin cannot disable themselves")
@@ -76,7 +79,7 @@ def audit_log(
     session: SessionDep,
     action: str | None = Query(None, max_length=40),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> list[dict[str, object]]:
     q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
     if action:

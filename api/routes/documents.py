@@ -7,9 +7,10 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
 from api.audit import append
@@ -156,7 +157,7 @@ def highlights(text: str, quote: str) -> list[tuple[int, int]]:
 def page(
     _who: DocReader,
     document_id: str,
-    page: int,
+    page: Annotated[int, PathParam(ge=1, le=100_000)],
     desk: DeskDep,
     quote: str = Query("", max_length=5000),
 ) -> PageOut:

@@ -27,7 +27,7 @@ def list_records(
     status: Status | None = None,
     mine: bool = Query(False, description="Only answers you asked"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> list[RecordOut]:
     q = records.visible(who)
     if status:
@@ -86,7 +86,7 @@ def library(
     session: SessionDep,
     q: str = Query("", max_length=200),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> list[RecordOut]:
     return [record_out(r) for r in records.library(session, q, limit, offset)]
 

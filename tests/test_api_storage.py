@@ -1,0 +1,119 @@
+"""Storage: the migrations build exactly the models' schema, on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from api.db import Database, migrate
+from api.models import Base
+from tests.conftest import DeskEnv, free_port
+from tests.test_api_review import Q_PDF
+
+
+def _diff(db: Database) -> list[object]:
+    with db.engine.connect() as conn:
+        return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
+
+
+def test_migrations_build_the_models_schema_on_sqlite(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'desk.sqlite3'}")
+    migrate(db.engine)
+    migrate(db.engine)  # a second run is a no-op
+    assert _diff(db) == []
+    with db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    assert {"audit", "records", "record_versions", "citations", "reviews", "users", "tokens", "jobs"} <= set(
+        inspect(db.engine).get_table_names()
+    )
+
+
+def _initdb() -> str | None:
+    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
+    return found
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server on 127.0.0.1, started for these tests and stopped after them."""
+    initdb = _initdb()
+    if initdb is None:
+        pytest.skip("PostgreSQL is not installed here (apt-get install postgresql); .ci/run installs it")
+    bindir = Path(initdb).parent
+    run_as: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="regassist-pg-"))
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        user = pwd.getpwnam("postgres")
+        os.chmod(folder, 0o755)
+        os.chown(folder, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data = folder / "data"
+    port = free_port()
+    subprocess.run(
+        [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *run_as,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(folder / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -h 127.0.0.1 -k {folder}",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
+        conn.execute("CREATE DATABASE regassist")
+    yield f"postgresql://postgres@127.0.0.1:{port}/regassist"
+    subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_migrations_build_the_models_schema_on_postgresql(postgres: str) -> None:
+    db = Database(postgres)
+    migrate(db.engine)
+    assert _diff(db) == []
+    db.engine.dispose()
+
+
+def test_the_desk_works_the_same_on_postgresql(postgres: str, make_desk: object) -> None:
+    env: DeskEnv = make_desk(database_url=postgres)  # type: ignore[operator]
+    assert env.desk.db.engine.dialect.name == "postgresql"
+    rec = env.ask(Q_PDF)
+    r = env.client.post(f"/api/records/{rec['id']}/approve", json={"reason": "ok"}, headers=env.auth("reviewer"))
+    assert r.status_code == 200 and r.json()["status"] == "approved"
+    assert [
+        x["id"] for x in env.client.get("/api/library", params={"q": "audit"}, headers=env.auth("staff")).json()
+    ] == [rec["id"]]
+    md = env.client.post("/api/export", json={"ids": [rec["id"]]}, headers=env.auth("consultant")).text
+    assert "EU GMP Annex 11: Computerised Systems, section 9, page 4" in md
+    chain = env.client.get("/api/audit/verify", headers=env.auth("admin")).json()
+    assert chain["ok"] is True and chain["entries"] >= 7
+    import psycopg
+
+    with psycopg.connect(postgres) as conn, pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        conn.execute("UPDATE audit SET user_name = 'someone else'")
+    with psycopg.connect(postgres) as conn, pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        conn.execute("DELETE FROM audit")
