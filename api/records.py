@@ -163,7 +163,7 @@ def reverify(record: Record, text: str, verifier: Verifier) -> list[dict[str, An
 
 def _diff(old: str, new: str) -> str:
     def lines(s: str) -> list[str]:
-        return [p + "\n" for p in re.split(r"(?<=[.!?\]])\s+", s.strip()) if p]
+        return [p + "\n" for p in re.split(r"(?<=[.!?\]])\s+(?=[A-Z(“\"])", s.strip()) if p]
 
     return "".join(difflib.unified_diff(lines(old), lines(new), "before", "after", n=1))
 

@@ -119,6 +119,7 @@ async function ask(question) {
   const status = $("#ask-status");
   const out = $("#answer");
   out.replaceChildren(el("p", { class: "streaming", "data-testid": "streaming" }));
+  out.dataset.tokens = "0";
   status.textContent = "Searching…";
   $("#ask-form button").disabled = true;
   try {
@@ -137,7 +138,7 @@ async function ask(question) {
         const event = (chunk.match(/^event: (.*)$/m) || [])[1];
         const data = JSON.parse(chunk.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n") || "null");
         if (event === "retrieval") status.textContent = `Read ${data.passages.length} passages; writing…`;
-        else if (event === "token") $(".streaming", out).textContent += data.text;
+        else if (event === "token") { $(".streaming", out).textContent += data.text; out.dataset.tokens = String(Number(out.dataset.tokens || 0) + 1); }
         else if (event === "answer") { status.textContent = "Verified. Saved as a draft for review."; renderAnswer(data, out); }
         else if (event === "error") throw new Error(data.error);
       }

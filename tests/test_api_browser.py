@@ -1,0 +1,218 @@
+"""The web interface in Debian's chromium, driven by Playwright, against `regassist serve` started as a user
+would start it: ask → open a citation → see the highlighted source → review → approve → export; an
+evaluator's run. Screenshots go to test-artifacts/ for a person to look at."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, free_port
+from tests.test_api_review import Q_NONE, Q_PDF, Q_TXT
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "test-artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, desk_template: Path) -> Iterator[tuple[str, str]]:
+    """`regassist serve` on a fresh folder: it prints the admin token once and ingests the corpus itself."""
+    root = tmp_path_factory.mktemp("served")
+    shutil.copytree(desk_template / "corpus", root / "corpus")
+    port = free_port()
+    env = {
+        **os.environ,
+        "REGASSIST_DATA_DIR": str(root / "data"),
+        "REGASSIST_CORPUS_DIR": str(root / "corpus"),
+        "REGASSIST_RATE_LIMIT": "1000/minute",
+        "PYTHONUNBUFFERED": "1",
+    }
+    exe = Path(sys.executable).parent / "regassist"
+    log = open(root / "serve.log", "w")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=log, text=True, env=env
+    )
+    assert proc.stdout is not None
+    printed: list[str] = []
+    url = f"http://127.0.0.1:{port}/"
+    token = None
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        printed.append(line)
+        if line.strip().startswith("ra_"):
+            token = line.strip()
+        if f"Sign in at {url}" in line:
+            break
+    assert token, "".join(printed)
+    assert any("shown this once" in x for x in printed) and any("ingesting" in x for x in printed)
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the service never became ready: " + (root / "serve.log").read_text()[-2000:])
+    yield url, token
+    proc.terminate()
+    proc.wait(30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def _sign_in(browser: object, url: str, token: str) -> object:
+    page = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 900}).new_page()  # type: ignore[attr-defined]
+    page.goto(url)
+    page.get_by_test_id("token").fill(token)
+    page.get_by_test_id("signin").click()
+    page.get_by_test_id("who").wait_for()
+    return page
+
+
+def _add_user(page: object, name: str, role: str) -> str:
+    page.get_by_role("button", name="Users").click()  # type: ignore[attr-defined]
+    page.get_by_test_id("user-name").fill(name)  # type: ignore[attr-defined]
+    page.get_by_test_id("user-role").select_option(role)  # type: ignore[attr-defined]
+    page.get_by_test_id("user-add").click()  # type: ignore[attr-defined]
+    text = page.get_by_test_id("new-token").inner_text()  # type: ignore[attr-defined]
+    while f"Token for {name}" not in text:
+        time.sleep(0.1)
+        text = page.get_by_test_id("new-token").inner_text()  # type: ignore[attr-defined]
+    return re.search(r"(ra_\S+)$", text).group(1)  # type: ignore[union-attr]
+
+
+def test_ask_cite_review_approve_export_in_the_browser(served: tuple[str, str], browser: object) -> None:
+    url, admin_token = served
+    SHOTS.mkdir(exist_ok=True)
+    admin = _sign_in(browser, url, admin_token)
+    assert admin.get_by_test_id("who").inner_text() == "admin (admin)"  # type: ignore[attr-defined]
+    consultant_token = _add_user(admin, "carla", "consultant")
+    reviewer_token = _add_user(admin, "rob", "reviewer")
+    admin.screenshot(path=str(SHOTS / "desk-1-users.png"), full_page=True)  # type: ignore[attr-defined]
+
+    # A consultant asks; the answer streams in, then arrives verified with its citations.
+    carla = _sign_in(browser, url, consultant_token)
+    carla.get_by_test_id("question").fill(Q_PDF)  # type: ignore[attr-defined]
+    carla.get_by_test_id("ask").click()  # type: ignore[attr-defined]
+    carla.get_by_test_id("status").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    answer = carla.get_by_test_id("answer")  # type: ignore[attr-defined]
+    assert int(answer.get_attribute("data-tokens")) > 5
+    assert "Audit trails need to be available" in answer.inner_text()
+    assert carla.get_by_test_id("status").inner_text() == "draft"  # type: ignore[attr-defined]
+    # Opening citation [1] shows page 4 of Annex 11 with the quoted span highlighted.
+    carla.get_by_test_id("cite-1").first.click()  # type: ignore[attr-defined]
+    mark = carla.get_by_test_id("highlight")  # type: ignore[attr-defined]
+    mark.wait_for()
+    assert "Audit trails need to be available" in re.sub(r"\s+", " ", mark.inner_text())
+    assert carla.locator("#source-title").inner_text() == "EU GMP Annex 11: Computerised Systems"  # type: ignore[attr-defined]
+    assert carla.locator("#source-where").inner_text().startswith("page 4 of")  # type: ignore[attr-defined]
+    carla.screenshot(path=str(SHOTS / "desk-2-answer-and-source.png"))  # type: ignore[attr-defined]
+    carla.locator("#source-close").click()  # type: ignore[attr-defined]
+
+    # A reviewer finds it in the queue and approves it.
+    rob = _sign_in(browser, url, reviewer_token)
+    rob.get_by_role("button", name="Review queue").click()  # type: ignore[attr-defined]
+    rob.get_by_test_id("queue").get_by_text(Q_PDF).click()  # type: ignore[attr-defined]
+    rob.get_by_test_id("review-reason").fill("Matches Annex 11 section 9")  # type: ignore[attr-defined]
+    rob.get_by_test_id("approve").click()  # type: ignore[attr-defined]
+    rob.locator('[data-testid="record-answer"] [data-testid="status"]', has_text="approved").wait_for()  # type: ignore[attr-defined]
+    rob.screenshot(path=str(SHOTS / "desk-3-approved.png"), full_page=True)  # type: ignore[attr-defined]
+
+    # The consultant exports it from the library as DOCX, with its references.
+    carla.get_by_role("button", name="Library").click()  # type: ignore[attr-defined]
+    carla.get_by_test_id("library").get_by_text(Q_PDF).wait_for()  # type: ignore[attr-defined]
+    carla.get_by_test_id("select").first.check()  # type: ignore[attr-defined]
+    with carla.expect_download() as dl:  # type: ignore[attr-defined]
+        carla.get_by_test_id("export-docx").click()  # type: ignore[attr-defined]
+    target = SHOTS / "desk-export.docx"
+    dl.value.save_as(str(target))
+    carla.screenshot(path=str(SHOTS / "desk-4-library.png"), full_page=True)  # type: ignore[attr-defined]
+    from docx import Document
+
+    text = "\n".join(p.text for p in Document(io.BytesIO(target.read_bytes())).paragraphs)
+    assert Q_PDF in text and "Approved by rob" in text
+    assert re.search(
+        r"\[1\] EU GMP Annex 11: Computerised Systems, section 9, page 4\. “Audit trails need to be available", text
+    )
+
+
+def test_refusals_and_unsupported_sentences_are_shown_plainly(served: tuple[str, str], browser: object) -> None:
+    url, admin_token = served
+    admin = _sign_in(browser, url, admin_token)
+    page = _sign_in(browser, url, _add_user(admin, "cora", "consultant"))
+    page.get_by_test_id("question").fill(Q_NONE)  # type: ignore[attr-defined]
+    page.get_by_test_id("ask").click()  # type: ignore[attr-defined]
+    refusal = page.get_by_test_id("abstained")  # type: ignore[attr-defined]
+    refusal.wait_for(timeout=60_000)
+    assert refusal.inner_text().startswith("Not answered. The documents contain nothing on this.")
+    page.screenshot(path=str(SHOTS / "desk-5-refusal.png"))  # type: ignore[attr-defined]
+    # An edit that adds an invented sentence: the sentence is marked unsupported before anyone approves.
+    page.get_by_test_id("question").fill(Q_TXT)  # type: ignore[attr-defined]
+    page.get_by_test_id("ask").click()  # type: ignore[attr-defined]
+    page.get_by_test_id("status").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="My answers").click()  # type: ignore[attr-defined]
+    page.locator("#mine-list").get_by_text(Q_TXT).click()  # type: ignore[attr-defined]
+    edit = page.get_by_test_id("edit-text")  # type: ignore[attr-defined]
+    edit.fill(edit.input_value() + " The EMA accepts any test set of 50 cases. [1]")
+    page.get_by_test_id("save-edit").click()  # type: ignore[attr-defined]
+    flagged = page.locator(".claim.unsupported")  # type: ignore[attr-defined]
+    flagged.wait_for()
+    assert "The EMA accepts any test set of 50 cases." in flagged.inner_text() and "unsupported" in flagged.inner_text()
+    assert "+The EMA accepts any test set of 50 cases." in page.get_by_test_id("diff").inner_text()  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / "desk-6-unsupported-edit.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_an_evaluator_runs_an_evaluation_and_reads_the_report(served: tuple[str, str], browser: object) -> None:
+    url, admin_token = served
+    admin = _sign_in(browser, url, admin_token)
+    page = _sign_in(browser, url, _add_user(admin, "eve", "evaluator"))
+    assert [b.inner_text() for b in page.locator("nav button").all()] == ["Documents", "Evaluations"]  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Evaluations").click()  # type: ignore[attr-defined]
+    page.get_by_test_id("eval-set").select_option("bundled-dev")  # type: ignore[attr-defined]
+    page.get_by_test_id("eval-start").click()  # type: ignore[attr-defined]
+    status = page.get_by_test_id("run-status").first  # type: ignore[attr-defined]
+    status.wait_for()
+    seen = {status.inner_text()}
+    deadline = time.time() + 300
+    while "done" not in seen and "failed" not in seen and time.time() < deadline:
+        time.sleep(1)
+        seen.add(page.get_by_test_id("run-status").first.inner_text())  # type: ignore[attr-defined]
+    assert "done" in seen, seen
+    assert {"queued", "running"} & seen, "progress was never shown"
+    page.get_by_test_id("open-report").first.click()  # type: ignore[attr-defined]
+    frame = page.frame_locator('[data-testid="eval-report"]')  # type: ignore[attr-defined]
+    frame.get_by_text("Abstention", exact=False).first.wait_for()
+    page.screenshot(path=str(SHOTS / "desk-7-evaluation.png"), full_page=True)  # type: ignore[attr-defined]
