@@ -77,6 +77,17 @@ def ingest(
 
         report = index.ingest(paths, progress=progress, prune=prune)
         bar.close()
+        # The extractive picker's sentence heads, embedded once now rather than at every question.
+        from assistant.service import Assistant
+
+        heads = tqdm(unit="sentence", desc="sentence heads", disable=not sys.stderr.isatty(), file=sys.stderr)
+
+        def head_progress(done: int, total: int) -> None:
+            heads.total = total
+            heads.update(done - heads.n)
+
+        warmed = Assistant(index).warm(head_progress)
+        heads.close()
     except RegassistError as exc:
         _fail(exc)
         return
@@ -90,6 +101,8 @@ def ingest(
         f"{report.seconds:.1f}",
     )
     out.print(table)
+    if warmed:
+        out.print(f"embedded {warmed} new sentence heads for the extractive answers")
     for r in report.results:
         if r.outcome == "failed":
             out.print(f"[red]failed[/red] {r.error}")

@@ -146,11 +146,12 @@ class JobRunner:
                 Path(keep_as).parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(incoming), keep_as)
             shutil.rmtree(incoming.parent, ignore_errors=True)
+        summary_heads = self.desk.assistant.warm()
         failed = [r.error for r in report.results if r.outcome == "failed"]
         summary = {
             o: report.count(o)
             for o in ("added", "updated", "unchanged", "failed")  # type: ignore[misc]
-        } | {"chunks": report.chunks, "pages": report.pages, "errors": failed}
+        } | {"chunks": report.chunks, "pages": report.pages, "errors": failed, "sentence_heads": summary_heads}
         with self.desk.db.session() as s:
             uid, name = self._user(user_id)
             append(self.desk.db, s, uid, name, "ingest", ",".join(p.name for p in paths)[:200], summary)

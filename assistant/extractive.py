@@ -50,6 +50,21 @@ def _is_answer_like(sentence: str) -> bool:
     return letters / max(1, len(sentence)) > 0.55 and not re.search(r"\.{4,}", sentence)
 
 
+def head(sentence: str) -> str:
+    """What the picker embeds of a sentence: its first EMBED_WORDS words, whitespace normalised."""
+    return " ".join(normalise(sentence).split()[:EMBED_WORDS])
+
+
+def candidate_heads(chunk_text: str) -> list[str]:
+    """The heads of a chunk's answer-like sentences: what `pick_sentences` may embed for it."""
+    out = []
+    for s, t in sentence_spans(chunk_text):
+        sent = normalise(chunk_text[s:t])
+        if _is_answer_like(sent):
+            out.append(head(sent))
+    return out
+
+
 def pick_sentences(
     question: str,
     evidence: Sequence[Evidence],
@@ -58,8 +73,13 @@ def pick_sentences(
     max_sentences: int = 3,
     preselect: int = 6,
     qvec: np.ndarray | None = None,
+    encode_heads: Encode | None = None,
 ) -> list[Pick]:
-    """Score every sentence of the evidence against the question and keep the best few."""
+    """Score every sentence of the evidence against the question and keep the best few.
+
+    `encode_heads`, when given, embeds sentence heads (a cache of them, see `assistant.heads`); the
+    question is embedded with `encode` unless its vector `qvec` is given.
+    """
     q_terms = list(dict.fromkeys(tokenize(question)))
     weights = {t: idf(t) for t in q_terms}
     total = sum(weights.values()) or 1.0
@@ -80,10 +100,14 @@ def pick_sentences(
     cands = cands[:preselect]
     # The head of a sentence carries its meaning; embedding at most EMBED_WORDS words keeps the cost of a
     # long table row or run-on sentence from dominating an answer's latency.
-    texts = [" ".join(normalise(c[2].text[c[3] : c[4]]).split()[:EMBED_WORDS]) for c in cands]
-    vecs = encode(([question] if qvec is None else []) + texts)
-    q = qvec if qvec is not None else vecs[0]
-    svecs = vecs if qvec is not None else vecs[1:]
+    texts = [head(c[2].text[c[3] : c[4]]) for c in cands]
+    if encode_heads is not None:
+        q = qvec if qvec is not None else encode([question])[0]
+        svecs = encode_heads(texts)
+    else:
+        vecs = encode(([question] if qvec is None else []) + texts)
+        q = qvec if qvec is not None else vecs[0]
+        svecs = vecs if qvec is not None else vecs[1:]
     dense = svecs @ q
     picks = [
         Pick(n, chunk, s, t, 0.55 * float(d) + 0.35 * lex + 0.10 / math.sqrt(n), lex, float(d))

@@ -6,13 +6,14 @@ import hashlib
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from assistant.extractive import pick_sentences
+from assistant.extractive import candidate_heads, pick_sentences
+from assistant.heads import HeadVectors
 from assistant.llm import BackendError, ChatBackend, make_chat_model
 from assistant.prompts import DECLINE, PROMPT_VERSION
 from assistant.retrieval import Filters, HybridSearcher, RetrievalConfig
@@ -76,6 +77,7 @@ class Assistant:
             ),
         )
         self.verifier = Verifier(encode=self._encode, threshold=s.support_threshold)
+        self.heads = HeadVectors(index.data_dir / "heads.sqlite3", index.identity.embed_model, self._encode)
         if chat is None and s.backend != "extractive":
             model = make_chat_model(s)
             chat = ChatBackend(model, s.backend, s.llm_model if s.backend == "openai" else str(s.llamacpp_model_path))
@@ -86,6 +88,20 @@ class Assistant:
     def backend_name(self) -> str:
         """Which backend answers."""
         return self.chat.name if self.chat else "extractive"
+
+    def warm(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Embed the heads of every live sentence not embedded yet (after ingest); return how many."""
+        chunks = self.index.catalog.chunks_by_id(self.index.catalog.chunk_ids())
+        texts = list(dict.fromkeys(h for c in chunks.values() for h in candidate_heads(c.text)))
+        done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, len(texts))
+
+        return self.heads.warm(texts, progress=step)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return self.index.embedder.encode(texts)
@@ -155,6 +171,7 @@ class Assistant:
                 self._idf,
                 self.settings.max_answer_sentences,
                 qvec=None if premise else qvec,
+                encode_heads=self.heads.vectors,
             )
             lat["generation"] = (time.perf_counter() - tg) * 1000
             if not picks or picks[0].score < self.settings.min_answer_score:

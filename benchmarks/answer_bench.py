@@ -17,6 +17,7 @@ import argparse
 import json
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,7 @@ def questions() -> list[str]:
 def build_corpus(data: Path, embedder: SentenceTransformerEmbedder) -> Index:
     index = Index(IngestSettings(data_dir=data), embedder=embedder)
     index.ingest([ROOT / "corpus"])
+    Assistant(index).warm()  # as `regassist ingest` does: sentence heads embedded once, after ingest
     return index
 
 
@@ -64,6 +66,9 @@ def build_scaled(base: Index, data: Path, target: int, seed: int = 7) -> int:
     vecs = base.vectors.vectors([c.chunk_id for c in real])
     texts = dict(base.catalog.iter_chunk_texts())
     index = Index(IngestSettings(data_dir=data), embedder=base.embedder)
+    # Synthetic chunks reuse the corpus's sentences, so they reuse its sentence-head cache; heads it lacks
+    # (sentences cut at the synthetic chunk's end) are embedded on first use.
+    shutil.copy(base.data_dir / "heads.sqlite3", data / "heads.sqlite3")
     # The real documents first, with their real vectors.
     for row in docs:
         chunks = base.catalog.chunks_of_document(row["document_id"])
