@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 from limits import parse_many
@@ -58,6 +59,7 @@ class Desk:
         self._limits = parse_many(settings.rate_limit)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._generation = -1
+        self.answer_slots = threading.BoundedSemaphore(settings.max_concurrent_answers)
 
     def start(self) -> Startup:
         """Create the first admin if there is none, check sources, start the worker, and queue the bundled

@@ -71,7 +71,8 @@ def _store(desk: Desk, who: Principal, answer: Answer, filters: Filters | None) 
 @router.post("/ask", response_model=RecordOut, summary="Ask a question; the cited answer is stored as a draft")
 def ask(body: AskIn, desk: DeskDep, who: AskUser) -> RecordOut:
     filters = _filters(body)
-    answer = desk.assistant.ask(body.question, filters)
+    with desk.answer_slots:
+        answer = desk.assistant.ask(body.question, filters)
     return _store(desk, who, answer, filters)
 
 
@@ -94,7 +95,8 @@ def ask_stream(body: AskIn, desk: DeskDep, who: AskUser) -> StreamingResponse:
 
 def _events(desk: Desk, who: Principal, question: str, filters: Filters | None) -> Iterator[bytes]:
     try:
-        yield from _answer_events(desk, who, question, filters)
+        with desk.answer_slots:
+            yield from _answer_events(desk, who, question, filters)
     except RegassistError as exc:
         yield _sse("error", {"error": str(exc), "status": status_of(exc)})
 
