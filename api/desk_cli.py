@@ -71,6 +71,10 @@ def serve(
     elif started.admin_created:
         out.print("First start: the admin's token is the one in REGASSIST_ADMIN_TOKEN.")
     out.print(f"[bold]Sign in at {url}[/bold] with your token. API documentation: {url}docs")
+    out.print(
+        "Admins manage documents and users; to ask, add a staff, consultant or reviewer user on the Users page "
+        "(or `regassist users add NAME ROLE`)."
+    )
     sys.stdout.flush()
     uvicorn.run(create_app(desk), host=host, port=port, log_level="warning", workers=1)
 

@@ -87,6 +87,11 @@ def test_a_removed_source_and_an_ingest_from_the_command_line_are_noticed(desk_e
     other = Index(env.desk.index.settings, env.desk.index.embedder)
     assert other.ingest([env.corpus / EMA_TXT]).count("updated") == 1
     other.close()
+    # The library and export notice at once, before anyone opens the review queue.
+    lib = env.client.get("/api/library", headers=env.auth("consultant")).json()
+    assert [r["id"] for r in lib] == [from_pdf]
+    r = env.client.post("/api/export", json={"ids": [from_txt]}, headers=env.auth("consultant"))
+    assert r.status_code == 422 and "only approved answers" in r.json()["error"]
     queue = env.client.get("/api/review/queue", headers=env.auth("reviewer")).json()
     assert [r["id"] for r in queue] == [from_txt]
     # An admin removes Annex 11: its answer goes back too, and cannot be approved while citing it.

@@ -83,11 +83,14 @@ def reject_record(record_id: str, body: RejectIn, desk: DeskDep, session: Sessio
 @router.get("/library", response_model=list[RecordOut], summary="Approved answers; every word of q must match")
 def library(
     _who: LibraryUser,
+    desk: DeskDep,
     session: SessionDep,
     q: str = Query("", max_length=200),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> list[RecordOut]:
+    desk.check_sources()  # an answer whose sources changed since approval leaves the library at once
+    session.expire_all()
     return [record_out(r) for r in records.library(session, q, limit, offset)]
 
 
@@ -104,6 +107,8 @@ def library(
     },
 )
 def export(body: ExportIn, desk: DeskDep, session: SessionDep, who: ExportUser) -> Response:
+    desk.check_sources()
+    session.expire_all()
     rows = {r.id: r for r in session.scalars(select(Record).where(Record.id.in_(body.ids)))}
     missing = [i for i in body.ids if i not in rows]
     if missing:
