@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from limits import parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy import select
 
 from api.auth import Principal, bootstrap_admin
 from api.db import Database, migrate
@@ -72,7 +74,7 @@ class Desk:
         job = None
         if not self.index.catalog.documents() and s.corpus_dir.is_dir():
             with self.db.session() as session:
-                admin = session.query(User).filter(User.role == "admin").order_by(User.id).first()
+                admin = session.scalars(select(User).where(User.role == "admin").order_by(User.id)).first()
                 assert admin is not None
                 admin_id = admin.id
             job = self.jobs.submit("ingest", admin_id, {"paths": [str(s.corpus_dir.resolve())]}).id
@@ -105,8 +107,6 @@ class Desk:
         for item in self._limits:
             if not self._limiter.hit(item, "token", who.token_hash):
                 reset = self._limiter.get_window_stats(item, "token", who.token_hash).reset_time
-                import time
-
                 raise RateLimited(
                     f"rate limit of {item} per token reached; try again later", max(1, int(reset - time.time()))
                 )

@@ -25,6 +25,7 @@ from api.errors import BadInput, Conflict, Forbidden
 from api.models import CitationRow, Record, Review, Version
 from assistant.types import Answer, Evidence
 from assistant.verify import Verifier, split_claims
+from ingest.errors import NotFound
 from ingest.types import Chunk, DocumentMeta
 
 EDITABLE = ("draft", "needs_rereview", "rejected", "approved")
@@ -89,8 +90,6 @@ def visible(who: Principal) -> Select[Record]:
 
 def get(session: Session, who: Principal, record_id: str) -> Record:
     """One record the user may see (someone else's draft is reported as absent, not forbidden)."""
-    from ingest.errors import NotFound
-
     record = session.scalar(visible(who).where(Record.id == record_id))
     if record is None:
         raise NotFound(f"No answer record '{record_id}'")

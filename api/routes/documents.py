@@ -12,9 +12,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
 
 from api.audit import append
 from api.deps import DeskDep, DocAdmin, DocReader, SessionDep, UserDep
+from api.desk import Desk
 from api.errors import BadInput, TooLarge, UnsupportedType
 from api.models import Job
 from api.schemas import DocumentOut, JobOut, PageOut
@@ -113,7 +115,7 @@ async def upload(
         return job_out(session.get(Job, job.id) or job)
 
 
-def _metadata(desk: DeskDep, name: str, given: dict[str, object]) -> dict[str, object] | None:
+def _metadata(desk: Desk, name: str, given: dict[str, object]) -> dict[str, object] | None:
     row = desk.index.catalog.document_by_file(name)
     meta: dict[str, object] = {}
     if row is not None:
@@ -188,8 +190,6 @@ def job(job_id: str, session: SessionDep, who: UserDep) -> JobOut:
 
 @router.get("/jobs", response_model=list[JobOut], summary="Recent jobs (an admin sees everyone's)")
 def jobs(session: SessionDep, who: UserDep, limit: int = Query(50, ge=1, le=500)) -> list[JobOut]:
-    from sqlalchemy import select
-
     q = select(Job).order_by(Job.created_at.desc()).limit(limit)
     if who.role != "admin":
         q = q.where(Job.created_by == who.id)
