@@ -61,6 +61,7 @@ class Desk:
         self._limits = parse_many(settings.rate_limit)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._generation = -1
+        self._sources_lock = threading.Lock()
         self.answer_slots = threading.BoundedSemaphore(settings.max_concurrent_answers)
 
     def start(self) -> Startup:
@@ -87,14 +88,19 @@ class Desk:
         self.db.engine.dispose()
 
     def check_sources(self) -> list[str]:
-        """Mark approved answers whose sources changed since the last look (cheap when nothing changed)."""
-        gen = self.index.catalog.generation()
-        if gen == self._generation:
-            return []
-        with self.db.session() as session:
-            marked = check_sources(self.db, session, self.index.catalog)
-        self._generation = gen
-        return marked
+        """Mark approved answers whose sources changed since the last look (cheap when nothing changed).
+
+        The one path for this check: request handlers and the ingest worker both call it, and the lock keeps
+        them from marking (and auditing) the same change twice.
+        """
+        with self._sources_lock:
+            gen = self.index.catalog.generation()
+            if gen == self._generation:
+                return []
+            with self.db.session() as session:
+                marked = check_sources(self.db, session, self.index.catalog)
+            self._generation = gen
+            return marked
 
     def live_documents(self) -> dict[str, str]:
         """File name to live document hash."""

@@ -37,6 +37,15 @@ def _api_settings(data_dir: Path | None, database_url: str | None = None):  # ty
     return s.model_copy(update=update)
 
 
+def _database(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]
+    """The desk database, migrated to the newest schema."""
+    from api.db import Database, migrate
+
+    db = Database(_api_settings(data_dir, database_url).db_url)
+    migrate(db.engine)
+    return db
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
@@ -83,10 +92,8 @@ def serve(
 def audit_verify(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Recompute the audit log's hash chain; exit 1 if any entry was altered or removed."""
     from api import audit
-    from api.db import Database, migrate
 
-    db = Database(_api_settings(data_dir, database_url).db_url)
-    migrate(db.engine)
+    db = _database(data_dir, database_url)
     with db.session() as s:
         check = audit.verify(s)
     if check.ok:
@@ -104,10 +111,8 @@ def audit_export(
 ) -> None:
     """Write the whole audit log, with its hashes, as JSON lines."""
     from api import audit
-    from api.db import Database, migrate
 
-    db = Database(_api_settings(data_dir, database_url).db_url)
-    migrate(db.engine)
+    db = _database(data_dir, database_url)
     tmp = output.with_suffix(output.suffix + ".tmp")
     with db.session() as s, tmp.open("w", encoding="utf-8") as f:
         n = 0
@@ -128,10 +133,8 @@ def users_add(
     """Add a user and print their token once."""
     from api import audit
     from api.auth import create_user
-    from api.db import Database, migrate
 
-    db = Database(_api_settings(data_dir, database_url).db_url)
-    migrate(db.engine)
+    db = _database(data_dir, database_url)
     try:
         with db.session() as s:
             user, token = create_user(s, name, role)

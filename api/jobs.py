@@ -21,7 +21,6 @@ from sqlalchemy import select
 
 from api.audit import append
 from api.models import Job, User
-from api.sources import check_sources
 from ingest.errors import RegassistError
 from ingest.pipeline import FileResult, Index, expand_paths
 
@@ -155,7 +154,7 @@ class JobRunner:
         with self.desk.db.session() as s:
             uid, name = self._user(user_id)
             append(self.desk.db, s, uid, name, "ingest", ",".join(p.name for p in paths)[:200], summary)
-            summary["rereview"] = check_sources(self.desk.db, s, self.index.catalog)
+        summary["rereview"] = self.desk.check_sources()
         if failed and not (report.count("added") + report.count("updated") + report.count("unchanged")):
             raise IngestFailed("; ".join(str(f) for f in failed))
         return summary
@@ -165,9 +164,7 @@ class JobRunner:
         chunks = self.index.remove(params["document_id"])
         if doc is not None:
             (self.desk.settings.uploads_dir / doc["file"]).unlink(missing_ok=True)
-        with self.desk.db.session() as s:
-            marked = check_sources(self.desk.db, s, self.index.catalog)
-        return {"chunks": chunks, "rereview": marked}
+        return {"chunks": chunks, "rereview": self.desk.check_sources()}
 
     def _eval(self, job_id: str, params: dict[str, Any], user_id: int) -> dict[str, Any]:
         from assistant.service import Assistant

@@ -44,6 +44,8 @@ class VersionOut(BaseModel):
 class CitationOut(BaseModel):
     """A numbered source of an answer."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     n: int
     document_id: str
     file: str
@@ -181,6 +183,8 @@ class UserIn(BaseModel):
 
 class UserOut(BaseModel):
     """A user (never their token)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     name: str

@@ -19,20 +19,7 @@ def record_out(r: Record) -> RecordOut:
         text=v.text,
         current_version=v.version,
         claims=v.claims,
-        citations=[
-            CitationOut(
-                n=c.n,
-                document_id=c.document_id,
-                file=c.file,
-                title=c.title,
-                section=c.section,
-                page=c.page,
-                quote=c.quote,
-                chunk_id=c.chunk_id,
-                doc_status=c.doc_status,
-            )
-            for c in r.citations
-        ],
+        citations=[CitationOut.model_validate(c) for c in r.citations],
         warnings=list(r.answer.get("warnings", [])) if v.version == 1 else [],
         rereview=r.rereview,
         backend=r.backend,
@@ -94,4 +81,4 @@ def job_out(j: Job) -> JobOut:
 
 def user_out(u: User) -> UserOut:
     """A user."""
-    return UserOut(id=u.id, name=u.name, role=u.role, active=u.active, created_at=u.created_at)
+    return UserOut.model_validate(u)

@@ -43,17 +43,9 @@ def _filters(body: AskIn) -> Filters | None:
 
 
 def _settings(desk: Desk, filters: Filters | None) -> dict[str, Any]:
-    s = desk.assistant.settings
+    # Every assistant setting, as an evaluation run records them (evals/runner.versions), but the API key.
     return {
-        "k": s.k,
-        "candidates": s.candidates,
-        "dense_weight": s.dense_weight,
-        "lexical_weight": s.lexical_weight,
-        "support_threshold": s.support_threshold,
-        "min_dense_score": s.min_dense_score,
-        "min_answer_score": s.min_answer_score,
-        "max_answer_sentences": s.max_answer_sentences,
-        "drafts": s.drafts,
+        **desk.assistant.settings.model_dump(exclude={"llm_api_key"}),
         "filters": asdict(filters) if filters else {},
         "embed_model": desk.index.identity.embed_model,
         "chunker_version": desk.index.identity.chunker_version,
