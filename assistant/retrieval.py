@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -15,8 +15,10 @@ from pydantic import ConfigDict
 
 from assistant.types import Evidence
 from assistant.verify import hard_facts
+from ingest.lexical import LexicalIndex
 from ingest.pipeline import Index
 from ingest.types import Chunk
+from ingest.vectorstore import ChromaStore
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,11 @@ class RetrievalConfig:
 
     k: int = 8
     candidates: int = 40
+    # "convex": alpha * dense + (1 - alpha) * BM25, each min-max normalised over the union of both
+    # candidate lists, with each candidate's missing score computed exactly. "rrf": weighted reciprocal
+    # rank fusion. See README, "Retrieval levers", for the measurements behind the default.
+    fusion: Literal["convex", "rrf"] = "convex"
+    alpha: float = 0.3
     rrf_k: int = 60
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
@@ -116,9 +123,13 @@ class HybridSearcher:
         dense = self.index.vectors.query(qvec, cfg.candidates, filters.chroma_where())
         mask = None if filters.is_empty() else self._mask(filters)
         lexical = self.index.lexical.query(question, cfg.candidates, mask)
-        fused = rrf_fuse(((cfg.dense_weight, dense), (cfg.lexical_weight, lexical)), cfg.rrf_k)
         dense_score = dict(dense)
         lex_score = dict(lexical)
+        if cfg.fusion == "convex":
+            complete_scores(self.index.vectors, self.index.lexical, question, qvec, dense_score, lex_score)
+            fused = convex_fuse(dense_score, lex_score, cfg.alpha)
+        else:
+            fused = rrf_fuse(((cfg.dense_weight, dense), (cfg.lexical_weight, lexical)), cfg.rrf_k)
         # The catalog decides what is live: a vector or term of a replaced document is never returned.
         chunks = self.index.catalog.chunks_by_id(fused)
         order = sorted((cid for cid in fused if cid in chunks), key=lambda c: -fused[c])
@@ -149,6 +160,37 @@ def rrf_fuse(rankings: Sequence[tuple[float, Sequence[tuple[str, float]]]], k: i
         for rank, (cid, _) in enumerate(ranked):
             fused[cid] = fused.get(cid, 0.0) + weight / (k + rank + 1)
     return fused
+
+
+def complete_scores(
+    vectors: ChromaStore,
+    lexical_index: LexicalIndex,
+    question: str,
+    qvec: np.ndarray,
+    dense: dict[str, float],
+    lexical: dict[str, float],
+) -> None:
+    """Give every candidate both scores: the cosine of lexical-only ones, the BM25 of dense-only ones.
+
+    Convex fusion needs them: a passage missing from one top-40 list would otherwise score that list's
+    minimum, which cost 0.003 Recall@10 and 0.004 MAP@10 on ObliQA dev.
+    """
+    for cid, vec in vectors.vectors([c for c in lexical if c not in dense]).items():
+        dense[cid] = float(vec @ qvec)
+    lexical.update(lexical_index.scores_of(question, [c for c in dense if c not in lexical]))
+
+
+def convex_fuse(dense: dict[str, float], lexical: dict[str, float], alpha: float) -> dict[str, float]:
+    """alpha * dense + (1 - alpha) * lexical, each min-max normalised over the candidates; a missing score is 0."""
+
+    def scaled(scores: dict[str, float]) -> dict[str, float]:
+        if not scores:
+            return {}
+        lo, hi = min(scores.values()), max(scores.values())
+        return {c: (s - lo) / (hi - lo) if hi > lo else 1.0 for c, s in scores.items()}
+
+    d, lx = scaled(dense), scaled(lexical)
+    return {c: alpha * d.get(c, 0.0) + (1 - alpha) * lx.get(c, 0.0) for c in d.keys() | lx.keys()}
 
 
 def _words(text: str) -> frozenset[str]:

@@ -73,7 +73,12 @@ class Assistant:
         self.searcher = HybridSearcher(
             index,
             RetrievalConfig(
-                k=s.k, candidates=s.candidates, dense_weight=s.dense_weight, lexical_weight=s.lexical_weight
+                k=s.k,
+                candidates=s.candidates,
+                fusion=s.fusion,
+                alpha=s.fusion_alpha,
+                dense_weight=s.dense_weight,
+                lexical_weight=s.lexical_weight,
             ),
         )
         self.verifier = Verifier(encode=self._encode, threshold=s.support_threshold)

@@ -25,6 +25,8 @@ class AssistantSettings(BaseSettings):
     llamacpp_model_path: str | None = None
     k: int = Field(default=6, ge=1, le=50)
     candidates: int = 40
+    fusion: Literal["convex", "rrf"] = "convex"
+    fusion_alpha: float = Field(default=0.3, ge=0.0, le=1.0, description="weight of the dense score in convex fusion")
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     # Two sentences: on the dev part, a third one added off-target citations (citation precision 0.70 -> 0.74

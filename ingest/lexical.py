@@ -11,7 +11,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -271,6 +271,16 @@ class LexicalIndex:
             [tokens], k=min(k, len(self._ids)), show_progress=False, weight_mask=mask, n_threads=1
         )
         return [(self._ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0]
+
+    def scores_of(self, text: str, ids: Sequence[str]) -> dict[str, float]:
+        """The BM25 scores of given chunk ids for a text (0.0 for one that shares no term with it)."""
+        if self._model is None or not ids:
+            return {}
+        tokens = [t for t in tokenize(text) if t in self._vocab()]
+        if not tokens:
+            return {cid: 0.0 for cid in ids if cid in self._row}
+        scores = self._model.get_scores(tokens)  # type: ignore[attr-defined]
+        return {cid: float(scores[self._row[cid]]) for cid in ids if cid in self._row}
 
     def _vocab(self) -> dict[str, int]:
         return self._model.vocab_dict  # type: ignore[union-attr, attr-defined, no-any-return]
