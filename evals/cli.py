@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ingest.embedding import DEFAULT_MODEL
 from ingest.errors import RegassistError
 from ingest.settings import IngestSettings
 
@@ -177,8 +178,16 @@ def claims_cmd(
 @eval_app.command("obliqa")
 def obliqa_cmd(
     dataset: Annotated[Path, typer.Argument(help="The ObliQA folder (e.g. ../shared/benchmarks/obliqa)")],
-    split: Annotated[str, typer.Option(help="dev (tuning) or test (reporting)")] = "test",
+    split: Annotated[
+        str, typer.Option(help="dev or dev-holdout (tuning; the holdout is unseen by fine-tuning) or test (reporting)")
+    ] = "test",
     work: Annotated[Path, typer.Option(help="Where its own index is kept")] = Path(".regassist-obliqa"),
+    model: Annotated[
+        str, typer.Option(help="Embedding model: all-MiniLM-L6-v2 or a folder from `eval obliqa-finetune`")
+    ] = DEFAULT_MODEL,
+    alpha: Annotated[
+        float | None, typer.Option(help="Dense weight of the convex hybrid (default: REGASSIST_FUSION_ALPHA)")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Score only the first N questions")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the table as JSON here")] = None,
 ) -> None:
@@ -186,7 +195,7 @@ def obliqa_cmd(
     from evals.obliqa import PUBLISHED, ObliQAMissing, evaluate
 
     try:
-        rows = evaluate(dataset, split, work, limit=limit, progress=lambda m: err.print(m))
+        rows = evaluate(dataset, split, work, model=model, alpha=alpha, limit=limit, progress=lambda m: err.print(m))
     except ObliQAMissing as exc:
         err.print(f"skipped: {exc}")
         raise typer.Exit(0) from exc
@@ -203,3 +212,29 @@ def obliqa_cmd(
     out.print(t)
     if out_file:
         out_file.write_text(json.dumps(rows, indent=1))
+
+
+@eval_app.command("obliqa-finetune")
+def obliqa_finetune_cmd(
+    dataset: Annotated[Path, typer.Argument(help="The ObliQA folder (e.g. ../shared/benchmarks/obliqa)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the fine-tuned model")] = Path(
+        ".regassist-obliqa/minilm-obliqa"
+    ),
+    work: Annotated[Path, typer.Option(help="Where ObliQA's BM25 index is kept")] = Path(".regassist-obliqa"),
+    epochs: Annotated[int, typer.Option(min=1)] = 1,
+    hard_negatives: Annotated[int, typer.Option(min=0, help="BM25-mined negatives per pair (slower by 2-3x)")] = 0,
+    seed: Annotated[int, typer.Option()] = 13,
+) -> None:
+    """Fine-tune all-MiniLM-L6-v2 on ObliQA dev pairs (not the held-out fifth) on the CPU, with a fixed seed."""
+    from evals.finetune import finetune
+    from evals.obliqa import ObliQAMissing
+
+    try:
+        info = finetune(
+            dataset, out_dir, work, epochs=epochs, hard_negatives=hard_negatives, seed=seed, progress=err.print
+        )
+    except ObliQAMissing as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    out.print(f"saved to {out_dir}: {json.dumps(info)}")
+    out.print(f"score it with: regassist eval obliqa {dataset} --split dev-holdout --model {out_dir}")

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from assistant.retrieval import RetrievalConfig, rrf_fuse
+from assistant.retrieval import RetrievalConfig, complete_scores, convex_fuse, rrf_fuse
+from assistant.settings import AssistantSettings
 from evals.metrics import average_precision_at, percentile, recall_at
-from ingest.embedding import SentenceTransformerEmbedder
+from ingest.embedding import DEFAULT_MODEL, SentenceTransformerEmbedder
 from ingest.errors import RegassistError
 from ingest.lexical import LexicalIndex
 from ingest.vectorstore import ChromaStore, HNSWParams, IndexIdentity
@@ -29,6 +30,7 @@ PUBLISHED = {
     "best hybrid (fine-tuned dense + BM25)": (0.8333, 0.7016),
 }
 INDEX_VERSION = "obliqa-v1"  # bump when the embedded text changes
+SPLITS = ("dev", "dev-holdout", "test")
 
 
 class ObliQAMissing(RegassistError):
@@ -75,17 +77,30 @@ def embed_text(p: dict[str, Any], names: dict[int, str]) -> str:
     return f"{names.get(p['DocumentID'], '')} {p['PassageID']}\n{p['Passage']}"
 
 
+def model_label(embedder: SentenceTransformerEmbedder, model: str) -> str:
+    """The embedder's name, with how it was fine-tuned when `regassist eval obliqa-finetune` made it."""
+    info = Path(model) / "regassist-finetune.json"
+    if not info.exists():
+        return embedder.name
+    meta = json.loads(info.read_text())
+    return (
+        f"{embedder.name} (all-MiniLM-L6-v2 fine-tuned on {meta['pairs']:,} dev pairs, {meta['epochs']} epochs, "
+        f"{meta['hard_negatives']} hard negatives, seed {meta['seed']})"
+    )
+
+
 def build(
     folder: Path, work: Path, embedder: SentenceTransformerEmbedder, progress: Callable[[str], None]
 ) -> tuple[ChromaStore, LexicalIndex]:
-    """The dense and lexical indexes of the ObliQA corpus, built once and reused."""
+    """The dense and lexical indexes of the ObliQA corpus, built once per embedding model and reused."""
     passages, names = load_corpus(folder)
     work.mkdir(parents=True, exist_ok=True)
     identity = IndexIdentity(embed_model=embedder.name, dimension=embedder.dimension, chunker_version=INDEX_VERSION)
-    store = ChromaStore("obliqa", identity, path=work / "chroma", hnsw=HNSWParams())
+    chroma = work / ("chroma" if embedder.name == DEFAULT_MODEL else f"chroma-{embedder.name}")
+    store = ChromaStore("obliqa", identity, path=chroma, hnsw=HNSWParams())
     lexical = LexicalIndex(work / "lexical")
     if store.count() != len(passages):
-        progress(f"embedding {len(passages):,} ObliQA passages (once; a few minutes on 2 cores)")
+        progress(f"embedding {len(passages):,} ObliQA passages with {embedder.name} (once; a few minutes on 2 cores)")
         ids = [p["ID"] for p in passages]
         vecs = embedder.encode([embed_text(p, names) for p in passages])
         meta = [{"document_id": str(p["DocumentID"])} for p in passages]
@@ -95,39 +110,67 @@ def build(
     return store, lexical
 
 
+def questions_of(folder: Path, split: str) -> tuple[list[dict[str, Any]], dict[str, set[str]]]:
+    """A split's questions that have gold passages; `dev-holdout` is the fifth of dev no fine-tuning sees."""
+    from evals.finetune import in_holdout
+
+    questions, gold = load_split(folder, "dev" if split == "dev-holdout" else split)
+    kept = [q for q in questions if q["QuestionID"] in gold]
+    if split == "dev-holdout":
+        kept = [q for q in kept if in_holdout(q["QuestionID"])]
+    return kept, gold
+
+
 def evaluate(
-    folder: Path, split: str, work: Path, limit: int | None = None, progress: Callable[[str], None] = lambda m: None
+    folder: Path,
+    split: str,
+    work: Path,
+    model: str = DEFAULT_MODEL,
+    alpha: float | None = None,
+    limit: int | None = None,
+    progress: Callable[[str], None] = lambda m: None,
 ) -> list[dict[str, Any]]:
-    """Recall@10 and MAP@10 of BM25, dense and hybrid on a split, with per-query latency."""
+    """Recall@10 and MAP@10 of BM25, dense and both hybrids on a split, with per-query latency."""
     if not folder.is_dir():
         raise ObliQAMissing(f"{folder}: no such folder; pass the ObliQA dataset folder")
-    questions, gold = load_split(folder, split)
-    questions = [q for q in questions if q["QuestionID"] in gold][:limit]
-    embedder = SentenceTransformerEmbedder()
+    if split not in SPLITS:
+        raise ObliQAMissing(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    questions, gold = questions_of(folder, split)
+    questions = questions[:limit]
+    embedder = SentenceTransformerEmbedder(model)
+    label = model_label(embedder, model)
     store, lexical = build(folder, work, embedder, progress)
-    cfg = RetrievalConfig()
-    results: dict[str, list[list[str]]] = {"BM25": [], "dense": [], "hybrid (RRF)": []}
-    times: dict[str, list[float]] = {k: [] for k in results}
+    rrf = RetrievalConfig(fusion="rrf")
+    convex = RetrievalConfig(fusion="convex", alpha=AssistantSettings().fusion_alpha if alpha is None else alpha)
+    systems = ("BM25", "dense", "hybrid (RRF)", f"hybrid (convex, alpha {convex.alpha})")
+    results: dict[str, list[list[str]]] = {k: [] for k in systems}
+    times: dict[str, list[float]] = {k: [] for k in systems}
     progress(f"querying {len(questions):,} {split} questions")
     for q in questions:
         text = q["Question"]
         t0 = time.perf_counter()
-        lex = lexical.query(text, cfg.candidates)
+        lex = lexical.query(text, rrf.candidates)
         t1 = time.perf_counter()
         qvec = embedder.encode([text])[0]
-        dense = store.query(np.asarray(qvec), cfg.candidates)
+        dense = store.query(np.asarray(qvec), rrf.candidates)
         t2 = time.perf_counter()
-        fused = rrf_fuse(((cfg.dense_weight, dense), (cfg.lexical_weight, lex)), cfg.rrf_k)
+        fused = rrf_fuse(((rrf.dense_weight, dense), (rrf.lexical_weight, lex)), rrf.rrf_k)
         t3 = time.perf_counter()
+        dense_score, lex_score = dict(dense), dict(lex)
+        complete_scores(store, lexical, text, np.asarray(qvec), dense_score, lex_score)
+        mixed = convex_fuse(dense_score, lex_score, convex.alpha)
+        t4 = time.perf_counter()
         results["BM25"].append([i for i, _ in lex[:10]])
         results["dense"].append([i for i, _ in dense[:10]])
-        results["hybrid (RRF)"].append(sorted(fused, key=lambda i: -fused[i])[:10])
+        results[systems[2]].append(sorted(fused, key=lambda i: -fused[i])[:10])
+        results[systems[3]].append(sorted(mixed, key=lambda i: -mixed[i])[:10])
         times["BM25"].append((t1 - t0) * 1000)
         times["dense"].append((t2 - t1) * 1000)
-        times["hybrid (RRF)"].append((t3 - t0) * 1000)
+        times[systems[2]].append((t3 - t0) * 1000)
+        times[systems[3]].append((t2 - t0 + t4 - t3) * 1000)
     rows = []
+    golds = [gold[q["QuestionID"]] for q in questions]
     for system, ranked in results.items():
-        golds = [gold[q["QuestionID"]] for q in questions]
         rows.append(
             {
                 "system": system,
@@ -135,7 +178,7 @@ def evaluate(
                 "map@10": float(np.mean([average_precision_at(r, g, 10) for r, g in zip(ranked, golds, strict=True)])),
                 "n": len(questions),
                 "p95_ms": percentile(times[system], 95),
-                "model": "BM25 (bm25s, regassist tokenizer)" if system == "BM25" else embedder.name,
+                "model": "BM25 (bm25s, regassist tokenizer)" if system == "BM25" else label,
                 "split": split,
             }
         )

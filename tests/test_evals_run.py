@@ -140,7 +140,8 @@ def test_obliqa_runner_scores_a_sample_of_dev(tmp_path: Path) -> None:
         shutil.copy(OBLIQA / "StructuredRegulatoryDocuments" / f"{doc}.json", sample / "StructuredRegulatoryDocuments")
     rows = evaluate(sample, "dev", tmp_path / "work", limit=None)
     by = {r["system"]: r for r in rows}
-    assert set(by) == {"BM25", "dense", "hybrid (RRF)"}
+    assert set(by) == {"BM25", "dense", "hybrid (RRF)", "hybrid (convex, alpha 0.3)"}
     assert all(r["n"] == 40 and r["map@10"] <= r["recall@10"] + 1e-9 for r in rows)
     # On two documents' worth of passages, every system finds most gold passages in its top 10.
     assert by["hybrid (RRF)"]["recall@10"] >= 0.6, rows
+    assert by["hybrid (convex, alpha 0.3)"]["recall@10"] >= 0.6, rows
