@@ -3,7 +3,7 @@
 The dataset stays outside the repository: pass its folder. Passages are keyed by their `ID` UUID and
 gold passages come from `derived/qrels_{split}.trec`, as the dataset's README prescribes. Recall@10 and
 MAP@10 follow trec_eval's `recall_10` and `map_cut_10`, averaged over questions, as in the shared task.
-Tune on dev; report on test.
+Tune on dev (on `dev-holdout` for a model fine-tuned on the rest of dev); report on test.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ PUBLISHED = {
     "LeSeR": (0.8201, 0.6655),
     "best hybrid (fine-tuned dense + BM25)": (0.8333, 0.7016),
 }
-INDEX_VERSION = "obliqa-v1"  # bump when the embedded text changes
+INDEX_VERSION = "obliqa-v2"  # bump when the embedded text changes
 SPLITS = ("dev", "dev-holdout", "test")
 
 
@@ -73,8 +73,13 @@ def load_split(folder: Path, split: str) -> tuple[list[dict[str, Any]], dict[str
 
 
 def embed_text(p: dict[str, Any], names: dict[int, str]) -> str:
-    """What the dense index embeds: document name and passage number as context, then the passage."""
-    return f"{names.get(p['DocumentID'], '')} {p['PassageID']}\n{p['Passage']}"
+    """What the dense index embeds: the passage alone.
+
+    Version 1 prepended the document's name and the passage number. On dev that cost all-MiniLM-L6-v2
+    0.083 Recall@10 alone (0.6127 against 0.6958) and 0.002 in the convex hybrid: a question rarely names
+    its document, and the name pulls every passage of a document towards the same point.
+    """
+    return str(p["Passage"])
 
 
 def model_label(embedder: SentenceTransformerEmbedder, model: str) -> str:
