@@ -1,15 +1,15 @@
 """Fine-tune all-MiniLM-L6-v2 on ObliQA dev question-passage pairs, on the CPU, reproducibly.
 
 Dev is split by a hash of each question's ID: about 80% of its questions train the model and the
-rest (`dev-holdout`) stay unseen, so choices made with the fine-tuned model (epochs, fusion weights)
-are tuned on questions it never saw. Test is never read. The loss is sentence-transformers'
-MultipleNegativesRankingLoss: each question against its gold passage, with the other passages of the
-batch as negatives, and optionally one BM25-mined hard negative per pair.
+rest (`dev-holdout`, see `evals.obliqa.in_holdout`) stay unseen, so choices made with the
+fine-tuned model (epochs, fusion weights) are tuned on questions it never saw. Test is never
+read. The loss is sentence-transformers' MultipleNegativesRankingLoss: each question against its
+gold passage, with the other passages of the batch as negatives, and optionally one BM25-mined
+hard negative per pair.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -17,22 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evals.obliqa import embed_text, load_corpus, load_split
+from evals.obliqa import embed_text, in_holdout, load_corpus, load_split
 from ingest.embedding import DEFAULT_MODEL, resolve_model_path
 from ingest.errors import ConfigError
 from ingest.lexical import LexicalIndex
 
-HOLDOUT_PERCENT = 20
-
-
-def in_holdout(question_id: str) -> bool:
-    """Whether a dev question belongs to the held-out fifth; fixed by its ID, not by a random draw."""
-    return int(hashlib.sha256(question_id.encode()).hexdigest(), 16) % 100 < HOLDOUT_PERCENT
-
 
 def training_pairs(folder: Path, hard_negatives: int, work: Path) -> list[dict[str, str]]:
     """(question, gold passage[, hard negative]) rows from the training part of dev."""
-    passages, names = load_corpus(folder)
+    passages, _ = load_corpus(folder)
     by_id = {p["ID"]: p for p in passages}
     questions, gold = load_split(folder, "dev")
     lexical: LexicalIndex | None = None
@@ -50,9 +43,9 @@ def training_pairs(folder: Path, hard_negatives: int, work: Path) -> list[dict[s
         if lexical is not None:
             negs = [pid for pid, _ in lexical.query(q["Question"], 30) if pid not in gold[qid]][:hard_negatives]
         for i, g in enumerate(golds):
-            row = {"anchor": q["Question"], "positive": embed_text(by_id[g], names)}
+            row = {"anchor": q["Question"], "positive": embed_text(by_id[g])}
             if negs:
-                row["negative"] = embed_text(by_id[negs[i % len(negs)]], names)
+                row["negative"] = embed_text(by_id[negs[i % len(negs)]])
             rows.append(row)
     return rows
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.finetune import finetune, in_holdout, training_pairs
-from evals.obliqa import evaluate
+from evals.finetune import finetune, training_pairs
+from evals.obliqa import evaluate, in_holdout
 
 TOPICS = [
     ("capital", "An Authorised Person must hold capital resources of at least its Base Capital Requirement."),
