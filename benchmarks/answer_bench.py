@@ -158,7 +158,7 @@ def measure(data: Path, fusion: str, repeats: int = 3) -> dict[str, float]:
     """Answer every question `repeats` times against the index in `data`; latencies in ms, memory in MB."""
     embedder = SentenceTransformerEmbedder()
     index = Index(IngestSettings(data_dir=data), embedder=embedder)
-    assistant = Assistant(index, AssistantSettings(fusion=fusion))
+    assistant = Assistant(index, AssistantSettings.model_validate({"fusion": fusion}))
     qs = questions()
     for q in qs[:3]:
         assistant.ask(q)

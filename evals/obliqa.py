@@ -95,8 +95,9 @@ def model_label(embedder: SentenceTransformerEmbedder, model: str) -> str:
     if not info.exists():
         return embedder.name
     meta = json.loads(info.read_text())
+    epochs = f"{meta['epochs']} epoch" + ("s" if meta["epochs"] != 1 else "")
     return (
-        f"{embedder.name} (all-MiniLM-L6-v2 fine-tuned on {meta['pairs']:,} dev pairs, {meta['epochs']} epochs, "
+        f"{embedder.name} (all-MiniLM-L6-v2 fine-tuned on {meta['pairs']:,} dev pairs, {epochs}, "
         f"{meta['hard_negatives']} hard negatives, seed {meta['seed']})"
     )
 

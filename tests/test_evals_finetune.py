@@ -81,4 +81,4 @@ def test_finetune_trains_on_the_non_held_out_pairs_reproducibly(tmp_path: Path) 
     rows = evaluate(data, "dev-holdout", tmp_path / "work", model=str(tmp_path / "a"))
     assert {r["n"] for r in rows} == {held}
     dense = next(r for r in rows if r["system"] == "dense")
-    assert f"fine-tuned on {train} dev pairs, 1 epochs, 0 hard negatives, seed 7" in dense["model"]
+    assert f"fine-tuned on {train} dev pairs, 1 epoch, 0 hard negatives, seed 7" in dense["model"]
