@@ -14,6 +14,12 @@ from dataclasses import dataclass, field
 CHUNKER_VERSION = "structure-v1"
 TokenCounter = Callable[[str], int]
 
+
+def chunker_identity(max_tokens: int, context: bool) -> str:
+    """What an index records about its chunking; an index built one way refuses to be queried another way."""
+    return f"{CHUNKER_VERSION}/{max_tokens}t/{'context' if context else 'bare'}"
+
+
 _ROMAN = r"(?:X{0,3}(?:IX|IV|V?I{1,3}|V))"
 _DECIMAL = re.compile(r"^(?P<num>\d{1,2}(?:\.\d{1,3}){0,5})(?P<dot>\.?)\s+(?P<title>[A-Z(“\"‘'].*)$")
 _ROMAN_HEAD = re.compile(rf"^(?P<num>{_ROMAN})\.\s+(?P<title>[A-Z].*)$")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ingest.catalog import Catalog
-from ingest.chunking import CHUNKER_VERSION, document_id
+from ingest.chunking import chunker_identity, document_id
 from ingest.embedding import EncodingEmbedder, make_embedder
 from ingest.errors import IndexMismatch, IngestError, NotFound
 from ingest.lexical import LexicalIndex
@@ -137,7 +137,11 @@ class Index:
             else model_dimension(settings.embed_backend, settings.embed_model)
         )
         name = embedder.name if embedder is not None else settings.embed_model
-        self.identity = IndexIdentity(embed_model=name, dimension=dim, chunker_version=CHUNKER_VERSION)
+        self.identity = IndexIdentity(
+            embed_model=name,
+            dimension=dim,
+            chunker_version=chunker_identity(settings.chunk_max_tokens, settings.embed_context),
+        )
         self.catalog = Catalog(self.data_dir / "catalog.sqlite3")
         self._check_catalog_identity()
         self.vectors = ChromaStore(

@@ -146,3 +146,14 @@ def test_index_refuses_another_embedding_model(small_settings: IngestSettings, t
     index.close()
     with pytest.raises(IndexMismatch, match="--rebuild"):
         Index(small_settings, embedder=HashingEmbedder())  # type: ignore[arg-type]
+
+
+def test_index_refuses_another_chunk_size(small_settings: IngestSettings, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    # Chunks cut at one size beside chunks cut at another would make one index answer two ways.
+    index = Index(small_settings, embedder=embedder)
+    index.ingest([_folder(tmp_path)])
+    index.close()
+    other = small_settings.model_copy(update={"chunk_max_tokens": small_settings.chunk_max_tokens + 50})
+    with pytest.raises(IndexMismatch, match=r"chunker_version=.*--rebuild"):
+        Index(other, embedder=embedder)
+    Index(small_settings, embedder=embedder).close()  # the settings it was built with still open it
