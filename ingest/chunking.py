@@ -280,10 +280,13 @@ def _split_long(line: _Line, count: TokenCounter, max_tokens: int) -> list[_Line
 def chunk_pages(
     pages: Sequence[str],
     count_tokens: TokenCounter,
-    max_tokens: int = 200,
+    max_tokens: int,
     is_text_file: bool = False,
 ) -> list[Span]:
-    """Split cleaned pages into spans of at most `max_tokens` tokens along the document's structure."""
+    """Split cleaned pages into spans of at most `max_tokens` tokens along the document's structure.
+
+    `max_tokens` has no default here: `IngestSettings.chunk_max_tokens` is the one place that sets it.
+    """
     lines = _lines(pages)
     _annotate(lines, is_text_file)
     units = _units(lines)
