@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,3 +87,17 @@ def safe_parse(*args: Any) -> Parsed | IngestError:
         return exc
     except Exception as exc:
         return IngestError(Path(args[0]).name, f"could not be read ({type(exc).__name__}: {exc})")
+
+
+def exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this process when the ingest that started it is gone.
+
+    A SIGKILLed ingest cannot stop its worker, which would otherwise wait on its queue for ever.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import os
 import shutil
 import threading
 import time
@@ -27,7 +28,7 @@ from ingest.embedding import EncodingEmbedder, make_embedder
 from ingest.errors import IndexMismatch, IngestError, NotFound
 from ingest.lexical import LexicalIndex
 from ingest.manifest import MANIFEST_NAME, load_manifest
-from ingest.parsing import Parsed, safe_parse
+from ingest.parsing import Parsed, exit_with_parent, safe_parse
 from ingest.settings import IngestSettings
 from ingest.types import Chunk, DocumentMeta
 from ingest.vectorstore import ChromaStore, HNSWParams, IndexIdentity
@@ -322,7 +323,12 @@ class Index:
                 yield item, safe_parse(*a)
             return
         # spawn, not fork: Chroma and torch run native threads that a forked child would inherit broken.
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             futures: list[Future[Parsed | IngestError]] = [pool.submit(safe_parse, *a) for a in args]
             for item, fut in zip(todo, futures, strict=True):
                 yield item, fut.result()

@@ -1,4 +1,5 @@
-"""SIGKILL in the middle of an ingest: the next run leaves the store consistent and complete."""
+"""SIGKILL in the middle of an ingest: no process is left behind, and the next run leaves the store consistent
+and complete."""
 
 from __future__ import annotations
 
@@ -34,6 +35,21 @@ def _documents(db: Path) -> int:
         return 0
 
 
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out |= {int(c) for c in (task / "children").read_text().split()}
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
 def test_sigkill_mid_ingest_then_rerun_is_consistent(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "docs"
     folder.mkdir()
@@ -46,8 +62,15 @@ def test_sigkill_mid_ingest_then_rerun_is_consistent(tmp_path: Path, embedder) -
     deadline = time.time() + 300
     while time.time() < deadline and _documents(data / "catalog.sqlite3") < 2:
         time.sleep(0.05)
+    workers = _children(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    # The parse worker (and multiprocessing's resource tracker) must not outlive the ingest that started them.
+    assert workers, "the ingest should have started its parse worker by now"
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)], "processes left behind by the killed ingest"
     killed_at = _documents(data / "catalog.sqlite3")
     assert 2 <= killed_at < len(FILES), "the kill must land in the middle of the batch"
 
