@@ -12,9 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from api.desk import Desk
-from api.errors import RateLimited, Unauthorized, status_of
+from api.errors import Forbidden, RateLimited, Unauthorized, status_of
+from api.guard import RequestGuard
 from api.routes import admin, ask, documents, evals, records
 from ingest.errors import RegassistError
 
@@ -52,13 +55,22 @@ def create_app(desk: Desk, close_on_shutdown: bool = True) -> FastAPI:
     app.state.desk = desk
 
     @app.exception_handler(RegassistError)
-    async def domain_error(_request: Request, exc: RegassistError) -> JSONResponse:
+    async def domain_error(request: Request, exc: RegassistError) -> JSONResponse:
         headers: dict[str, str] = {}
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = "Bearer"
         if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(exc.retry_after)
+        who = request.scope.get("state", {}).get("principal")
+        if isinstance(exc, Forbidden) and who is not None:
+            await run_in_threadpool(desk.audit_denied, who, request.method, request.url.path, str(exc))
         return JSONResponse({"error": str(exc)}, status_code=status_of(exc), headers=headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        # 408 and 413 from the guard while a body streams: the rest of the body is never read, so close.
+        headers = {"Connection": "close"} if exc.status_code in (408, 413) else {}
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -69,6 +81,7 @@ def create_app(desk: Desk, close_on_shutdown: bool = True) -> FastAPI:
 
     for module in (ask, records, documents, admin, evals):
         app.include_router(module.router)
+    app.add_middleware(RequestGuard, desk=desk)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
     def healthz() -> dict[str, str]:

@@ -30,6 +30,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
+# Separation of duties: a sign-off must come from a token only its holder has seen, so an admin cannot
+# approve as a reviewer through a token they issued.
+SIGN_OFF = frozenset({"review"})
+
+
 @dataclass(frozen=True)
 class Principal:
     """The user a request acts for, and the hash of the token it came with (the rate limit's key)."""
@@ -38,6 +43,8 @@ class Principal:
     name: str
     role: str
     token_hash: str
+    # The token was issued by someone else (an admin, the command line) and not yet exchanged by its holder.
+    provisional: bool = False
 
     def can(self, permission: str) -> bool:
         """Whether the role grants `permission`."""
@@ -48,6 +55,11 @@ class Principal:
         if not self.can(permission):
             allowed = ", ".join(sorted(PERMISSIONS[permission]))
             raise Forbidden(f"role '{self.role}' may not do this ({permission}: {allowed})")
+        if permission in SIGN_OFF and self.provisional:
+            raise Forbidden(
+                "this token was issued by an administrator, who has seen it: exchange it for one only you know "
+                "(POST /api/me/token; the web app does this when you sign in) before approving or rejecting"
+            )
 
 
 def hash_token(token: str) -> str:
@@ -69,13 +81,26 @@ def authenticate(session: Session, token: str | None) -> Principal:
     row = session.execute(
         select(Token, User).join(User).where(Token.token_hash == h, Token.revoked_at.is_(None))
     ).first()
-    if row is None or not row.User.active:
+    if row is None:
         raise Unauthorized("unknown or revoked token")
-    return Principal(row.User.id, row.User.name, row.User.role, h)
+    if not row.User.active:
+        raise Unauthorized("unknown or revoked token", reason=f"token of disabled user {row.User.name}")
+    return Principal(row.User.id, row.User.name, row.User.role, h, row.Token.provisional)
 
 
-def create_user(session: Session, name: str, role: str, token: str | None = None) -> tuple[User, str]:
-    """A new user and their first token (returned in clear once, stored hashed)."""
+def _issue(session: Session, user: User, token: str | None, issued_by: int | None, provisional: bool) -> str:
+    token = token or new_token()
+    session.add(Token(user_id=user.id, token_hash=hash_token(token), issued_by=issued_by, provisional=provisional))
+    return token
+
+
+def create_user(
+    session: Session, name: str, role: str, token: str | None = None, issued_by: int | None = None
+) -> tuple[User, str]:
+    """A new user and their first token (returned in clear once, stored hashed).
+
+    A token made for someone else (`token` not given) is provisional until its holder exchanges it.
+    """
     if role not in ROLES:
         raise BadInput(f"role: must be one of {', '.join(ROLES)}")
     if session.scalar(select(User).where(User.name == name)) is not None:
@@ -83,19 +108,15 @@ def create_user(session: Session, name: str, role: str, token: str | None = None
     user = User(name=name, role=role, active=True)
     session.add(user)
     session.flush()
-    token = token or new_token()
-    session.add(Token(user_id=user.id, token_hash=hash_token(token)))
-    return user, token
+    return user, _issue(session, user, token, issued_by, provisional=token is None)
 
 
-def rotate_token(session: Session, user: User) -> str:
-    """Revoke a user's tokens and issue a new one."""
+def rotate_token(session: Session, user: User, issued_by: int | None, provisional: bool = True) -> str:
+    """Revoke a user's tokens and issue a new one (provisional when someone else will see it)."""
     now = datetime.now(UTC)
     for t in session.scalars(select(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))):
         t.revoked_at = now
-    token = new_token()
-    session.add(Token(user_id=user.id, token_hash=hash_token(token)))
-    return token
+    return _issue(session, user, None, issued_by, provisional)
 
 
 def bootstrap_admin(session: Session, admin_token: str | None) -> tuple[bool, str | None]:

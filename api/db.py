@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,14 +54,44 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-class Database:
-    """Engine and sessions; the audit chain's appends are serialised by `audit_lock`."""
+def write_lock(session: Session) -> None:
+    """Hold the database's write lock until the session's transaction ends.
 
-    def __init__(self, url: str) -> None:
+    SQLite has one writer at a time: `BEGIN IMMEDIATE` takes that lock up front, so what the transaction reads
+    next cannot change under it, in this process or another. Python's sqlite3 opens a transaction only before
+    the first write, so this works at any point before one; after a write the lock is already held. On
+    PostgreSQL, rows are locked where they are read (`SELECT … FOR UPDATE`), so there is nothing to do here.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Engine and sessions, and the audit key and checkpoint file that the audit log uses.
+
+    After each commit that appended audit entries, a signed checkpoint of the newest one is written to
+    `checkpoints` (when set), outside the database.
+    """
+
+    def __init__(self, url: str, audit_key: bytes = b"", checkpoints: Path | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.audit_lock = threading.Lock()
+        self.audit_key = audit_key
+        self.checkpoints = checkpoints
+        event.listen(self.sessions, "after_commit", self._after_commit)
+        event.listen(self.sessions, "after_rollback", lambda s: s.info.pop("audit_head", None))
+
+    def _after_commit(self, session: Session) -> None:
+        head = session.info.pop("audit_head", None)
+        if head is not None and self.checkpoints is not None:
+            from api.audit import write_checkpoint
+
+            write_checkpoint(self.checkpoints, self.audit_key, *head)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -74,9 +103,6 @@ class Database:
             except BaseException:
                 s.rollback()
                 raise
-            finally:
-                if s.info.pop("audit_locked", False):
-                    self.audit_lock.release()
 
     @property
     def is_sqlite(self) -> bool:

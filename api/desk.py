@@ -12,7 +12,8 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select
 
-from api.auth import Principal, bootstrap_admin
+from api.audit import append
+from api.auth import Principal, bootstrap_admin, hash_token
 from api.db import Database, migrate
 from api.errors import RateLimited
 from api.jobs import JobRunner
@@ -53,13 +54,17 @@ class Desk:
         ingest = ingest or IngestSettings(data_dir=settings.data_dir)
         assistant = assistant or AssistantSettings(max_question_chars=settings.max_question_chars)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.db_url)
+        self.db: Database = settings.database(create_key=True)
         migrate(self.db.engine)
         self.index = Index(ingest, embedder)
         self.assistant = Assistant(self.index, assistant, chat)
         self.jobs = JobRunner(self)
         self._limits = parse_many(settings.rate_limit)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._auth_limit = parse_many(settings.failed_auth_audit_limit)[0]
+        self._auth_limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._auth_suppressed: dict[str, int] = {}
+        self._auth_lock = threading.Lock()
         self._generation = -1
         self._sources_lock = threading.Lock()
         self.answer_slots = threading.BoundedSemaphore(settings.max_concurrent_answers)
@@ -105,6 +110,28 @@ class Desk:
     def live_documents(self) -> dict[str, str]:
         """File name to live document hash."""
         return {r["file"]: r["document_id"] for r in self.index.catalog.documents()}
+
+    def audit_auth_failure(self, address: str, path: str, reason: str, token: str) -> None:
+        """Audit a refused token, at most `failed_auth_audit_limit` entries per client address: beyond it
+        the refusals are counted, and the next entry written says how many were not."""
+        if not self._auth_limiter.hit(self._auth_limit, "auth", address):
+            with self._auth_lock:
+                self._auth_suppressed[address] = self._auth_suppressed.get(address, 0) + 1
+            return
+        detail: dict[str, object] = {"reason": reason, "path": path}
+        if token:
+            detail["token_sha256_prefix"] = hash_token(token)[:12]
+        with self._auth_lock:
+            skipped = self._auth_suppressed.pop(address, 0)
+        if skipped:
+            detail["not_logged_before_this"] = skipped
+        with self.db.session() as session:
+            append(self.db, session, None, "anonymous", "auth.fail", address, detail)
+
+    def audit_denied(self, who: Principal, method: str, path: str, reason: str) -> None:
+        """Audit a refusal (403) of a signed-in user, four-eyes refusals among them."""
+        with self.db.session() as session:
+            append(self.db, session, who.id, who.name, "denied", f"{method} {path}", {"reason": reason})
 
     def rate_limit(self, who: Principal) -> None:
         """Count one request against the token's limits."""

@@ -37,11 +37,15 @@ def _api_settings(data_dir: Path | None, database_url: str | None = None):  # ty
     return s.model_copy(update=update)
 
 
-def _database(data_dir: Path | None, database_url: str | None):  # type: ignore[no-untyped-def]
-    """The desk database, migrated to the newest schema."""
-    from api.db import Database, migrate
+def _database(data_dir: Path | None, database_url: str | None, create_key: bool = False):  # type: ignore[no-untyped-def]
+    """The desk database with its audit key, migrated to the newest schema."""
+    from api.db import migrate
 
-    db = Database(_api_settings(data_dir, database_url).db_url)
+    try:
+        db = _api_settings(data_dir, database_url).database(create_key)
+    except RegassistError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     migrate(db.engine)
     return db
 
@@ -57,6 +61,7 @@ def serve(
 
     from api.app import create_app
     from api.desk import Desk
+    from api.guard import GuardedH11Protocol
 
     settings = _api_settings(data_dir, database_url)
     host = host or settings.host
@@ -85,22 +90,73 @@ def serve(
         "(or `regassist users add NAME ROLE`)."
     )
     sys.stdout.flush()
-    uvicorn.run(create_app(desk), host=host, port=port, log_level="warning", workers=1)
+    protocol = type("Protocol", (GuardedH11Protocol,), {"header_timeout_s": settings.header_timeout_s})
+    uvicorn.run(
+        create_app(desk),
+        host=host,
+        port=port,
+        log_level="warning",
+        workers=1,
+        http=protocol,
+        timeout_keep_alive=settings.keep_alive_s,
+        h11_max_incomplete_event_size=64 * 1024,  # request line and headers
+    )
 
 
 @audit_app.command("verify")
-def audit_verify(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
-    """Recompute the audit log's hash chain; exit 1 if any entry was altered or removed."""
+def audit_verify(
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    checkpoint: Annotated[
+        list[str] | None,
+        typer.Option("--checkpoint", help="A checkpoint kept elsewhere (its JSON line, or a file of them); repeatable"),
+    ] = None,
+) -> None:
+    """Recompute the audit log's MACs and check it against its checkpoints; exit 1 if anything was altered,
+    removed or cut from the end, or a record was changed outside regassist."""
+    import json
+
+    from api import audit
+
+    db = _database(data_dir, database_url)
+    kept = audit.read_checkpoints(db.checkpoints) if db.checkpoints else []
+    for c in checkpoint or []:
+        path = Path(c)
+        try:
+            kept += audit.read_checkpoints(path) if path.is_file() else [json.loads(c) | {"line": "given"}]
+        except json.JSONDecodeError:
+            err.print(f"[red]error:[/red] --checkpoint: {c[:60]!r} is neither a file nor a JSON checkpoint")
+            raise typer.Exit(2) from None
+    with db.session() as s:
+        check = audit.verify(s, db.audit_key, kept)
+    if check.ok:
+        legacy = f" ({check.legacy} unkeyed entries from before the key)" if check.legacy else ""
+        pinned = f"; matches {len(kept)} checkpoints up to entry {check.checkpoint}" if kept else ""
+        out.print(f"audit chain intact: {check.entries} entries{legacy}{pinned}")
+        return
+    err.print(f"[red]audit chain broken[/red]: {check.problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Print a signed checkpoint of the log's newest entry, to keep somewhere the database's holder cannot
+    reach; `audit verify --checkpoint` later proves no entry up to it was cut or rewritten."""
+    import json
+
     from api import audit
 
     db = _database(data_dir, database_url)
     with db.session() as s:
-        check = audit.verify(s)
-    if check.ok:
-        out.print(f"audit chain intact: {check.entries} entries")
-        return
-    err.print(f"[red]audit chain broken[/red] after {check.entries - 1} good entries: {check.problem}")
-    raise typer.Exit(1)
+        check = audit.verify(s, db.audit_key, audit.read_checkpoints(db.checkpoints) if db.checkpoints else [])
+        if not check.ok:
+            err.print(f"[red]audit chain broken[/red], no checkpoint written: {check.problem}")
+            raise typer.Exit(1)
+        entry, head = audit.head(s)
+    cp = audit.checkpoint(db.audit_key, entry, head)
+    if db.checkpoints:
+        audit.write_checkpoint(db.checkpoints, db.audit_key, entry, head)
+    out.print(json.dumps(cp, separators=(",", ":")))
 
 
 @audit_app.command("export")
@@ -134,11 +190,11 @@ def users_add(
     from api import audit
     from api.auth import create_user
 
-    db = _database(data_dir, database_url)
+    db = _database(data_dir, database_url, create_key=True)
     try:
         with db.session() as s:
             user, token = create_user(s, name, role)
-            audit.append(db, s, None, "cli", "user.create", name, {"role": role})
+            audit.append(db, s, None, "cli", "user.create", name, {"role": role, "provisional": True})
     except RegassistError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -8,7 +8,11 @@ from ingest.errors import ConfigError, IndexMismatch, IngestError, NotFound, Reg
 
 
 class Unauthorized(RegassistError):
-    """No token, or one that is unknown or revoked."""
+    """No token, or one that is unknown or revoked. `reason` is for the audit log, never for the caller."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class Forbidden(RegassistError):

@@ -40,6 +40,19 @@ class Item:
     approved_by: str
     approved_at: str
     version: int
+    # Sentences approved although their citations do not support them; the reviewer acknowledged each.
+    unsupported: tuple[str, ...] = ()
+
+    def acknowledgement(self) -> str:
+        """The reviewer's acknowledgement of the unsupported sentences, in words, or nothing."""
+        if not self.unsupported:
+            return ""
+        n = len(self.unsupported)
+        which = "sentence marked (unsupported) is" if n == 1 else f"{n} sentences marked (unsupported) are"
+        return (
+            f"The {which} not supported by the cited sources; {self.approved_by} approved the answer "
+            "acknowledging this."
+        )
 
 
 def _renumber(text: str, numbers: dict[int, int]) -> str:
@@ -48,6 +61,30 @@ def _renumber(text: str, numbers: dict[int, int]) -> str:
 
 def _flat(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip()
+
+
+_UNSUPPORTED = " (unsupported)"
+
+
+def _mark(text: str, sentence: str) -> str:
+    """`text` with `sentence` (and the citation markers after it) followed by the unsupported mark."""
+    at = text.find(sentence)
+    if at < 0:
+        return text
+    end = at + len(sentence)
+    markers = re.match(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*", text[end:])
+    end += markers.end() if markers else 0
+    if text[end:].startswith(_UNSUPPORTED):
+        return text
+    return text[:end] + _UNSUPPORTED + text[end:]
+
+
+# XML 1.0 has no place for these; python-docx refuses them (a 500 before this was removed).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(s: str) -> str:
+    return _NOT_XML.sub("", s)
 
 
 def assemble(records: list[Record]) -> tuple[list[Item], list[Reference]]:
@@ -63,7 +100,9 @@ def assemble(records: list[Record]) -> tuple[list[Item], list[Reference]]:
             local[c.n] = refs[key].n
         version = r.versions[-1]
         text = _renumber(version.text, local)
-        text = text.replace(" (unsupported)", "")
+        unsupported = tuple(c["text"] for c in version.claims if not c.get("supported"))
+        for sentence in unsupported:
+            text = _mark(text, sentence)
         review = next((v for v in reversed(r.reviews) if v.decision == "approved"), None)
         items.append(
             Item(
@@ -72,6 +111,7 @@ def assemble(records: list[Record]) -> tuple[list[Item], list[Reference]]:
                 review.reviewer.name if review else "",
                 review.created_at.strftime("%Y-%m-%d %H:%M UTC") if review else "",
                 version.version,
+                unsupported,
             )
         )
     used = sorted(refs.values(), key=lambda x: x.n)
@@ -84,6 +124,8 @@ def to_markdown(records: list[Record], title: str = "Drafted response") -> str:
     out = [f"# {title}", ""]
     for i, it in enumerate(items, start=1):
         out += [f"## {i}. {it.question}", "", it.text, ""]
+        if it.unsupported:
+            out += [f"**{it.acknowledgement()}**", ""]
         out += [f"*Approved by {it.approved_by} on {it.approved_at} (version {it.version}).*", ""]
     out += ["## References", ""]
     out += [f"{r.n}. {r.line()}" for r in refs]
@@ -96,15 +138,19 @@ def to_docx(records: list[Record], title: str = "Drafted response") -> bytes:
 
     items, refs = assemble(records)
     doc = Document()
-    doc.add_heading(title, level=0)
+    doc.add_heading(_xml_safe(title), level=0)
     for i, it in enumerate(items, start=1):
-        doc.add_heading(f"{i}. {it.question}", level=1)
-        doc.add_paragraph(it.text)
+        doc.add_heading(_xml_safe(f"{i}. {it.question}"), level=1)
+        doc.add_paragraph(_xml_safe(it.text))
+        if it.unsupported:
+            doc.add_paragraph().add_run(_xml_safe(it.acknowledgement())).bold = True
         note = doc.add_paragraph()
-        note.add_run(f"Approved by {it.approved_by} on {it.approved_at} (version {it.version}).").italic = True
+        note.add_run(
+            _xml_safe(f"Approved by {it.approved_by} on {it.approved_at} (version {it.version}).")
+        ).italic = True
     doc.add_heading("References", level=1)
     for r in refs:
-        doc.add_paragraph(f"[{r.n}] {r.line()}")
+        doc.add_paragraph(_xml_safe(f"[{r.n}] {r.line()}"))
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()

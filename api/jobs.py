@@ -1,4 +1,7 @@
-"""Work off the request path: one worker thread runs ingest, removal and evaluation jobs in order.
+"""Work off the request path: one worker thread runs ingest, removal and evaluation jobs.
+
+Ingests and removals go before evaluation runs (an admin's upload never waits behind benchmarks), each
+kind in the order submitted. A cancelled evaluation stops at its next progress report.
 
 The worker has its own Index on the same folder (its own catalog connection), so a long ingest never
 holds anything a question needs; the query side picks up the new generation when the catalog switches.
@@ -6,6 +9,7 @@ holds anything a question needs; the query side picks up the new generation when
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import shutil
@@ -35,7 +39,10 @@ class JobRunner:
 
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
-        self.queue: queue.Queue[str | None] = queue.Queue()
+        # (priority, sequence, job id): 0 for ingest and removal, 1 for evaluation, 2 for the stop signal.
+        self.queue: queue.PriorityQueue[tuple[int, int, str | None]] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._cancelled: set[str] = set()
         self.thread = threading.Thread(target=self._loop, name="regassist-jobs", daemon=True)
         self._index: Index | None = None
 
@@ -51,7 +58,7 @@ class JobRunner:
         with self.desk.db.session() as s:
             for job in s.scalars(select(Job).where(Job.status.in_(("queued", "running"))).order_by(Job.created_at)):
                 job.status = "queued"
-                self.queue.put(job.id)
+                self._put(job.kind, job.id)
         self.thread.start()
 
     def stop(self) -> None:
@@ -62,7 +69,7 @@ class JobRunner:
                 self.queue.task_done()
             except queue.Empty:
                 break
-        self.queue.put(None)
+        self.queue.put((2, next(self._seq), None))
         self.thread.join(timeout=600)
         if self._index is not None:
             self._index.close()
@@ -72,8 +79,15 @@ class JobRunner:
         job = Job(id=uuid.uuid4().hex, kind=kind, status="queued", created_by=user_id, params=params)
         with self.desk.db.session() as s:
             s.add(job)
-        self.queue.put(job.id)
+        self._put(kind, job.id)
         return job
+
+    def _put(self, kind: str, job_id: str) -> None:
+        self.queue.put((1 if kind == "eval" else 0, next(self._seq), job_id))
+
+    def cancel(self, job_id: str) -> None:
+        """Stop a job: a queued one is skipped, a running one stops at its next progress report."""
+        self._cancelled.add(job_id)
 
     def wait_idle(self) -> None:
         """Block until every queued job is done (tests and first start)."""
@@ -82,7 +96,7 @@ class JobRunner:
     # --- the worker -------------------------------------------------------------------------------
     def _loop(self) -> None:
         while True:
-            job_id = self.queue.get()
+            _, _, job_id = self.queue.get()
             try:
                 if job_id is None:
                     return
@@ -92,6 +106,8 @@ class JobRunner:
 
     def _progress(self, job_id: str) -> Callable[[int, int], None]:
         def update(done: int, total: int) -> None:
+            if job_id in self._cancelled:
+                raise Cancelled(f"job {job_id} was cancelled")
             with self.desk.db.session() as s:
                 job = s.get(Job, job_id)
                 if job is not None:
@@ -110,6 +126,8 @@ class JobRunner:
             handler = {"ingest": self._ingest, "remove": self._remove, "eval": self._eval}[kind]
             result = handler(job_id, params, user_id)
             status, error = "done", None
+        except Cancelled as exc:
+            result, status, error = None, "cancelled", str(exc)
         except RegassistError as exc:
             result, status, error = None, "failed", str(exc)
         except Exception as exc:  # a job must never kill the worker; the trace goes to the log
@@ -190,6 +208,10 @@ class JobRunner:
             "targets_missed": result.missed,
             "report": str(out / "report.html"),
         }
+
+
+class Cancelled(RegassistError):
+    """A job stopped because someone cancelled it."""
 
 
 class IngestFailed(RegassistError):

@@ -4,8 +4,13 @@ Rules a reviewer relies on:
 - an edit is a new version with its diff; its sentences are verified again against the passages the
   answer was grounded on, and a sentence that loses support is flagged before anyone can approve it;
 - approving needs the reviewer to acknowledge any unsupported sentence explicitly;
-- nobody approves a version they wrote or a question they asked (four eyes);
-- approving or editing an approved answer starts a new review; the library holds only approved answers.
+- nobody approves an answer to a question they asked, or any version of an answer they wrote a version
+  of (four eyes by authorship: text a reviewer wrote stays theirs however little someone changes it);
+- a refusal is not an answer and never enters the library;
+- approving or editing an approved answer starts a new review; the library holds only approved answers;
+- every edit, approval and rejection names the version its author saw, and is refused (409) when that
+  is no longer the current one: the check and the change happen in one transaction under the record's
+  write lock, so what is approved is exactly what the reviewer read.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from api.audit import append
+from api.audit import append, record_state
 from api.auth import Principal
-from api.db import Database
+from api.db import Database, write_lock
 from api.errors import BadInput, Conflict, Forbidden
 from api.models import CitationRow, Record, Review, Version
 from assistant.types import Answer, Evidence
@@ -70,6 +75,7 @@ def create(db: Database, session: Session, who: Principal, answer: Answer, setti
                 doc_status=c.status,
             )
         )
+    session.flush()
     append(
         db,
         session,
@@ -77,7 +83,8 @@ def create(db: Database, session: Session, who: Principal, answer: Answer, setti
         who.name,
         "ask",
         record.id,
-        {"question": answer.question, "abstained": answer.abstained, "citations": len(answer.citations)},
+        {"question": answer.question, "abstained": answer.abstained, "citations": len(answer.citations)}
+        | record_state(record, answer.answer),
     )
     return record
 
@@ -99,6 +106,34 @@ def get(session: Session, who: Principal, record_id: str) -> Record:
 def current(record: Record) -> Version:
     """The record's newest version."""
     return record.versions[-1]
+
+
+def lock(session: Session, record: Record, seen: int, doing: str) -> Record:
+    """Take the record's write lock, read it afresh, and check that `seen` is still its current version.
+
+    SQLite: the database's write lock (BEGIN IMMEDIATE); PostgreSQL: the row (SELECT … FOR UPDATE). Whatever
+    another request changed before the lock is visible here, and nothing changes it until this commits.
+    """
+    write_lock(session)
+    fresh = session.scalar(
+        select(Record)
+        .where(Record.id == record.id)
+        .options(selectinload(Record.versions), selectinload(Record.citations))
+        .with_for_update(of=Record)
+        .execution_options(populate_existing=True)
+    )
+    assert fresh is not None  # records are never deleted
+    if fresh.current_version != seen:
+        raise Conflict(
+            f"version: you {doing} version {seen}, but version {fresh.current_version} is current now "
+            f"({fresh.status}); reload the answer and look again"
+        )
+    return fresh
+
+
+def authors(record: Record) -> set[int]:
+    """Everyone who wrote a version of the answer."""
+    return {v.author_id for v in record.versions if v.author_id is not None}
 
 
 def _sources(record: Record) -> dict[int, Evidence]:
@@ -168,19 +203,34 @@ def _diff(old: str, new: str) -> str:
 
 
 def edit(
-    db: Database, session: Session, who: Principal, record: Record, text: str, note: str, verifier: Verifier
+    db: Database,
+    session: Session,
+    who: Principal,
+    record: Record,
+    text: str,
+    note: str,
+    verifier: Verifier,
+    seen: int,
 ) -> Version:
-    """A new version of the answer, re-verified; an approved answer goes back to review."""
+    """A new version of the answer (`seen`: the version the editor started from), re-verified; an approved
+    answer goes back to review."""
     who.require("records.edit")
     if not who.can("records.read_all") and record.asker_id != who.id:
         raise Forbidden("consultants edit only their own drafts")
+    if record.current_version != seen:
+        raise Conflict(
+            f"version: you edited version {seen}, but version {record.current_version} is current now; "
+            "reload the answer and edit again"
+        )
+    text = text.strip()
+    if text == current(record).text.strip():
+        raise BadInput("text: unchanged from the current version")
+    # Verification takes up to a second or two; it runs before the lock, on the sources the record keeps.
+    claims = reverify(record, text, verifier)
+    record = lock(session, record, seen, "edited")
     if record.status not in EDITABLE:
         raise Conflict(f"a record that is {record.status} cannot be edited")
-    text = text.strip()
     prev = current(record)
-    if text == prev.text.strip():
-        raise BadInput("text: unchanged from the current version")
-    claims = reverify(record, text, verifier)
     version = Version(
         record_id=record.id,
         version=prev.version + 1,
@@ -204,7 +254,7 @@ def edit(
         who.name,
         "edit",
         record.id,
-        {"version": version.version, "was": was, "diff": version.diff, "unsupported": lost, "note": note},
+        {"was": was, "diff": version.diff, "unsupported": lost, "note": note} | record_state(record, version.text),
     )
     return version
 
@@ -222,14 +272,24 @@ def approve(
     reason: str,
     acknowledge_unsupported: bool,
     live_documents: dict[str, str],
+    seen: int,
 ) -> Review:
-    """Approve the current version. `live_documents` maps file name to the live document hash."""
+    """Approve version `seen`, which must be the current one. `live_documents` maps file name to the live
+    document hash."""
     who.require("review")
+    record = lock(session, record, seen, "approved")
     if record.status not in REVIEWABLE:
         raise Conflict(f"only drafts and answers needing re-review can be approved; this one is {record.status}")
     version = current(record)
-    if record.asker_id == who.id or version.author_id == who.id:
-        raise Forbidden("four eyes: another reviewer must approve a question you asked or a version you wrote")
+    if record.asker_id == who.id:
+        raise Forbidden("four eyes: another reviewer must approve an answer to a question you asked")
+    if who.id in authors(record):
+        raise Forbidden(
+            "four eyes: you wrote a version of this answer, so another reviewer must approve it "
+            "(however small a later change, the text is still partly yours)"
+        )
+    if record.abstained:
+        raise Conflict("a refusal is not an answer and cannot enter the library; reject it, or ask again")
     bad = unsupported(version)
     if bad and not record.abstained and not acknowledge_unsupported:
         listed = "; ".join(f"“{c['text'][:80]}”" for c in bad)
@@ -274,25 +334,27 @@ def approve(
         who.name,
         "approve",
         record.id,
-        {"version": version.version, "reason": reason, "documents": review.documents, "acknowledged": bool(bad)},
+        {"reason": reason, "documents": review.documents, "acknowledged": [c["text"] for c in bad]}
+        | record_state(record, version.text),
     )
     return review
 
 
-def reject(db: Database, session: Session, who: Principal, record: Record, reason: str) -> Review:
-    """Reject the current version, with a reason."""
+def reject(db: Database, session: Session, who: Principal, record: Record, reason: str, seen: int) -> Review:
+    """Reject version `seen` (the current one), with a reason."""
     who.require("review")
-    if record.status not in REVIEWABLE:
-        raise Conflict(f"only drafts and answers needing re-review can be rejected; this one is {record.status}")
     if not reason.strip():
         raise BadInput("reason: say why the answer is rejected")
+    record = lock(session, record, seen, "rejected")
+    if record.status not in REVIEWABLE:
+        raise Conflict(f"only drafts and answers needing re-review can be rejected; this one is {record.status}")
     version = current(record)
     review = Review(
         record_id=record.id, version=version.version, reviewer_id=who.id, decision="rejected", reason=reason
     )
     session.add(review)
     record.status = "rejected"
-    append(db, session, who.id, who.name, "reject", record.id, {"version": version.version, "reason": reason})
+    append(db, session, who.id, who.name, "reject", record.id, {"reason": reason} | record_state(record, version.text))
     return review
 
 

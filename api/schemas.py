@@ -106,6 +106,7 @@ class EditIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, max_length=20000)
     note: str = Field(default="", max_length=2000)
+    version: int = Field(ge=1, le=1_000_000, description="The version you read; 409 if it is no longer current")
 
 
 class ApproveIn(BaseModel):
@@ -114,6 +115,7 @@ class ApproveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(default="", max_length=2000)
     acknowledge_unsupported: bool = False
+    version: int = Field(ge=1, le=1_000_000, description="The version you read; 409 if it is no longer current")
 
 
 class RejectIn(BaseModel):
@@ -121,6 +123,7 @@ class RejectIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=2000)
+    version: int = Field(ge=1, le=1_000_000, description="The version you read; 409 if it is no longer current")
 
 
 class ExportIn(BaseModel):

@@ -20,11 +20,25 @@ class ApiSettings(BaseSettings):
     )
     # The first admin's token. Unset: a random one is printed once, on the first start, and never again.
     admin_token: SecretStr | None = None
+    # The audit log's MAC key. Unset: a random key in <data_dir>/audit.key (0600), created on the first start.
+    # Set it (from a secrets store) to keep the key off the machine that holds the database.
+    audit_key: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     corpus_dir: Path = Field(default=Path("corpus"), description="Ingested on first start when the index is empty")
     max_upload_bytes: int = 50 * 1024 * 1024
     max_question_chars: int = 2000
+    # Every other request body (JSON) is capped well above the largest valid one (a 20,000-character edit).
+    max_json_bytes: int = 256 * 1024
+    # A request's headers must arrive within header_timeout_s; each part of its body within body_timeout_s,
+    # and the whole within body_timeout_s plus its length at body_min_bytes_per_s (a 50 MB upload gets about
+    # 17 minutes, a JSON body 15 s at most); idle keep-alive connections close after keep_alive_s.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    body_min_bytes_per_s: float = 50_000.0
+    keep_alive_s: int = 5
+    # Failed sign-ins are audited, at most this many entries per client address (`limits` notation).
+    failed_auth_audit_limit: str = "10/minute"
     # Per token, moving window (`limits` notation). Questions cost about 0.1 s of CPU each.
     rate_limit: str = "120/minute"
     rate_limit_enabled: bool = True
@@ -38,6 +52,29 @@ class ApiSettings(BaseSettings):
     def db_url(self) -> str:
         """The database URL in effect."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'desk.sqlite3').resolve()}"
+
+    @property
+    def audit_key_file(self) -> Path:
+        """The audit key's file, beside the database but outside it."""
+        return self.data_dir / "audit.key"
+
+    @property
+    def audit_checkpoints(self) -> Path:
+        """The append-only file of signed audit checkpoints."""
+        return self.data_dir / "audit-checkpoints.jsonl"
+
+    def audit_secret(self, create: bool = False) -> bytes:
+        """The audit key in effect (see `api.audit.load_key`)."""
+        from api.audit import load_key
+
+        given = self.audit_key.get_secret_value() if self.audit_key else None
+        return load_key(self.audit_key_file, given, create=create)
+
+    def database(self, create_key: bool = False):  # type: ignore[no-untyped-def]
+        """The desk database with its audit key and checkpoint file (not migrated)."""
+        from api.db import Database
+
+        return Database(self.db_url, self.audit_secret(create_key), self.audit_checkpoints)
 
     @property
     def uploads_dir(self) -> Path:

@@ -14,8 +14,8 @@ from rapidfuzz import fuzz
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from api.audit import append
-from api.db import Database
+from api.audit import append, record_state
+from api.db import Database, write_lock
 from api.models import CitationRow, Record
 from ingest.catalog import Catalog
 
@@ -68,12 +68,14 @@ def change_of(c: CitationRow, texts: DocumentTexts) -> dict[str, Any] | None:
 
 def check_sources(db: Database, session: Session, catalog: Catalog) -> list[str]:
     """Mark approved answers whose cited passages changed as needing re-review; return their ids."""
+    write_lock(session)  # an edit or approval of the same record waits, and sees this change
     texts = DocumentTexts(catalog)
     live_ids = {doc_id for doc_id, _ in texts.live.values()}
     stale = session.scalars(
         select(Record)
         .options(selectinload(Record.citations), selectinload(Record.versions))
         .where(Record.status == "approved", Record.citations.any(CitationRow.document_id.not_in(live_ids or {""})))
+        .with_for_update(of=Record)
     ).all()
     marked: list[str] = []
     for record in stale:
@@ -95,10 +97,7 @@ def check_sources(db: Database, session: Session, catalog: Catalog) -> list[str]
             "system",
             "rereview",
             record.id,
-            {
-                "changes": [
-                    {k: v for k, v in ch.items() if k in ("n", "file", "change", "similarity")} for ch in changes
-                ]
-            },
+            {"changes": [{k: v for k, v in ch.items() if k in ("n", "file", "change", "similarity")} for ch in changes]}
+            | record_state(record, record.versions[-1].text),
         )
     return marked

@@ -70,9 +70,97 @@ def split_claims(answer: str) -> list[tuple[str, tuple[int, ...]]]:
     return pieces
 
 
+_UNITS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+)
+_TENS_WORDS = (
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+)
+_TENS = {w: 10 * (i + 2) for i, w in enumerate(_TENS_WORDS)}
+_ORDINALS = (
+    "zeroth",
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+)
+_CARDINAL = {w: i for i, w in enumerate(_UNITS)} | _TENS | {"hundred": 100, "thousand": 1000}
+_CARDINAL |= {w: i for i, w in enumerate(_ORDINALS)} | {w[:-1] + "ieth": n for w, n in _TENS.items()}
+_CARDINAL |= {"twice": 2, "thrice": 3, "dozen": 12, "hundredth": 100, "thousandth": 1000}
+# Words that are numbers in some sentences and not in others ("one should", "a second opinion", "first,").
+# A claim is not required to carry them, but a source's "one year" still supports a claim's "1 year".
+_AMBIGUOUS = frozenset({"one", "first", "second", "zero", "zeroth"})
+_NUMBER_WORD = re.compile(
+    r"\b(?:("
+    + "|".join(_TENS)
+    + r")[- ]("
+    + "|".join(_UNITS[1:10] + _ORDINALS[1:10])
+    + r")|("
+    + "|".join(sorted(_CARDINAL, key=len, reverse=True))
+    + r"))\b",
+    re.IGNORECASE,
+)
+
+
+def spell_out_numbers(text: str, keep_ambiguous: bool = True) -> str:
+    """Number words as digits ("ten years" → "10 years", "twenty-five" → "25", "third" → "3", "twice" → "2"),
+    so that a number is the same fact however it is written."""
+
+    def digits(m: re.Match[str]) -> str:
+        if m.group(1):
+            return str(_CARDINAL[m.group(1).lower()] + _CARDINAL[m.group(2).lower()])
+        word = m.group(3).lower()
+        if word in _AMBIGUOUS and not keep_ambiguous:
+            return m.group(0)
+        return str(_CARDINAL[word])
+
+    return _NUMBER_WORD.sub(digits, text)
+
+
 def hard_facts(text: str) -> list[str]:
-    """Numbers, dates, references and acronyms that a supporting passage must contain."""
-    nums = [n.rstrip(".,") for n in _NUMBER.findall(text)]
+    """Numbers (in digits or in words), dates, references and acronyms that a supporting passage must contain."""
+    nums = [n.rstrip(".,") for n in _NUMBER.findall(spell_out_numbers(text, keep_ambiguous=False))]
     acronyms = [a for a in _ACRONYM.findall(text) if a.upper() not in {"I", "A"}]
     return list(dict.fromkeys(nums + acronyms))
 
@@ -104,7 +192,8 @@ class Verifier:
                 verdicts.append(Support(text, (), dropped, False, 0.0, "cites no retrieved source", ()))
                 continue
             evidence_text = normalise(" ".join(sources[n].text for n in valid))
-            missing = [f for f in hard_facts(text) if not _fact_in(f, evidence_text)]
+            numeric = spell_out_numbers(evidence_text)
+            missing = [f for f in hard_facts(text) if not (_fact_in(f, evidence_text) or _fact_in(f, numeric))]
             spans = self._best_spans(text, valid, sources)
             if missing:
                 verdicts.append(

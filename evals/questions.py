@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from ingest.errors import RegassistError
 
-Kind = Literal["lookup", "procedure", "definition", "comparison", "multi_hop", "unanswerable", "false_premise"]
+Kind = Literal[
+    "lookup", "procedure", "definition", "multi_part", "comparison", "multi_hop", "unanswerable", "false_premise"
+]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
 SETS_DIR = Path(__file__).resolve().parent / "sets"
 
@@ -39,6 +42,8 @@ class Question:
     key_facts: tuple[str, ...]
     kind: str
     premise: str | None = None
+    # Document titles and defined terms the question may repeat word for word (the paraphrase rule exempts them).
+    fixed_terms: tuple[str, ...] = ()
 
 
 def _need(obj: dict[str, Any], field: str, typ: type | tuple[type, ...], where: str) -> Any:
@@ -82,6 +87,7 @@ def parse_question(obj: Any, where: str) -> Question:
         key_facts=tuple(_need(obj, "key_facts", list, where)),
         kind=kind,
         premise=premise,
+        fixed_terms=tuple(obj.get("fixed_terms", ())),
     )
 
 
@@ -118,3 +124,28 @@ def resolve_set(name_or_path: str) -> Path:
     if named.exists():
         return named
     raise QuestionSetError(f"{name_or_path}: no such file, and no set of that name in {SETS_DIR}")
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def shared_runs(question: Question, n: int = 5) -> list[str]:
+    """Runs of `n` or more words the question shares with one of its gold quotes, fixed terms aside.
+
+    A question written in a person's own words shares no such run with the passage that answers it;
+    one that copies the passage tests retrieval by string matching, not understanding.
+    """
+    text = question.question.lower()
+    for term in sorted(question.fixed_terms, key=len, reverse=True):
+        text = text.replace(term.lower(), " | ")
+    asked = [_words(part) for part in text.split("|")]
+    grams = {tuple(part[i : i + n]) for part in asked for i in range(len(part) - n + 1)}
+    found = []
+    for g in question.evidence:
+        quote = _words(g.quote)
+        found += [" ".join(quote[i : i + n]) for i in range(len(quote) - n + 1) if tuple(quote[i : i + n]) in grams]
+    return list(dict.fromkeys(found))

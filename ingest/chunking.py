@@ -11,7 +11,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-CHUNKER_VERSION = "structure-v1"
+# v2: bracketed numbers and source fences in document text are neutralised at ingest (api trust review).
+CHUNKER_VERSION = "structure-v2"
 TokenCounter = Callable[[str], int]
 
 

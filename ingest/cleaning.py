@@ -173,13 +173,25 @@ def strip_web_boilerplate(text: str) -> str:
     return "\n".join(out)
 
 
+_MARKER = re.compile(r"\[(\d{1,4}(?:\s*[,;–-]\s*\d{1,4})*)\]")
+_FENCE_TAG = re.compile(r"</?\s*source\b[^>]*>", re.IGNORECASE)
+
+
+def neutralise_markup(text: str) -> str:
+    """A document's own text never speaks the answer's language: "[9]" is how an answer cites its sources,
+    so a document's bracketed numbers become "(9)" and never turn into citations (or point at a real
+    reference 9 in an export); source-fence tags and the model's decline token are removed."""
+    text = _MARKER.sub(r"(\1)", text)
+    return _FENCE_TAG.sub("", text).replace("NOT_IN_SOURCES", "")
+
+
 def clean_pdf_pages(pages: Sequence[str]) -> list[str]:
     """Clean the pages of a PDF as a whole: furniture needs to see every page."""
     numbered = strip_line_numbers_document(pages)
     unfurnished = remove_running_furniture([tidy_whitespace(p) for p in numbered])
-    return [tidy_whitespace(dehyphenate(p)) for p in unfurnished]
+    return [neutralise_markup(tidy_whitespace(dehyphenate(p))) for p in unfurnished]
 
 
 def clean_web_text(text: str) -> str:
     """Clean a web page or text document saved as text."""
-    return tidy_whitespace(dehyphenate(strip_web_boilerplate(tidy_whitespace(text))))
+    return neutralise_markup(tidy_whitespace(dehyphenate(strip_web_boilerplate(tidy_whitespace(text)))))

@@ -248,6 +248,7 @@ class Index:
         files = expand_paths(paths)
         manifests: dict[Path, dict[str, DocumentMeta]] = {}
         todo: list[tuple[Path, bytes, DocumentMeta | None, str | None]] = []
+        batch: dict[str, str] = {}
         for f in files:
             try:
                 data = f.read_bytes()
@@ -261,6 +262,15 @@ class Index:
             if existing is not None and existing["document_id"] == doc_id:
                 self._record(report, FileResult(f.name, "unchanged", doc_id, pages=existing["pages"]), progress)
                 continue
+            # The same bytes under another name would displace the original (one document id, one row): its
+            # name and metadata would be lost, and answers citing it would point at a file that is not there.
+            twin = self.catalog.document(doc_id)
+            other = twin["file"] if twin is not None else batch.get(doc_id)
+            if other is not None and other != f.name:
+                error = f"{f.name}: the same bytes as {other}, which is indexed already; not indexed twice"
+                self._record(report, FileResult(f.name, "failed", error=error), progress)
+                continue
+            batch[doc_id] = f.name
             if f.parent not in manifests:
                 try:
                     manifests[f.parent] = load_manifest(f.parent)

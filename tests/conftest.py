@@ -144,17 +144,23 @@ class DeskEnv:
         for role in ROLES[:-1]:
             r = self.client.post("/api/users", json={"name": f"{role}1", "role": role}, headers=self.auth("admin"))
             assert r.status_code == 201, r.text
-            self.tokens[role] = r.json()["token"]
+            self.tokens[role] = self.claim(r.json()["token"])
 
     def auth(self, role: str) -> dict[str, str]:
         """The Authorization header of the user with `role`."""
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
+    def claim(self, issued: str) -> str:
+        """What the person does with a token an admin gave them: exchange it for one only they know."""
+        r = self.client.post("/api/me/token", headers={"Authorization": f"Bearer {issued}"})
+        assert r.status_code == 200, r.text
+        return str(r.json()["token"])
+
     def add_user(self, name: str, role: str) -> dict[str, str]:
-        """Another user; returns their Authorization header."""
+        """Another user, who has exchanged the admin's token for their own; returns their Authorization header."""
         r = self.client.post("/api/users", json={"name": name, "role": role}, headers=self.auth("admin"))
         assert r.status_code == 201, r.text
-        return {"Authorization": f"Bearer {r.json()['token']}"}
+        return {"Authorization": f"Bearer {self.claim(r.json()['token'])}"}
 
     def ask(self, question: str, role: str = "consultant") -> dict[str, object]:
         """Ask through the API; the stored record."""
@@ -162,6 +168,12 @@ class DeskEnv:
         assert r.status_code == 200, r.text
         out: dict[str, object] = r.json()
         return out
+
+    def version(self, record_id: str) -> int:
+        """The record's current version, as a reviewer opening it now would see it."""
+        r = self.client.get(f"/api/records/{record_id}", headers=self.auth("admin"))
+        assert r.status_code == 200, r.text
+        return int(r.json()["current_version"])
 
     def wait_job(self, job_id: str, role: str = "admin") -> dict[str, object]:
         """Wait for a background job and return its final state."""

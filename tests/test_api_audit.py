@@ -24,14 +24,22 @@ def test_every_action_is_recorded_with_user_and_what_changed(desk_env: DeskEnv) 
     rec = env.ask(Q_TXT)
     text = rec["claims"][0]["text"] + " [1]"
     env.client.post(
-        f"/api/records/{rec['id']}/edit", json={"text": text, "note": "kept one"}, headers=env.auth("consultant")
+        f"/api/records/{rec['id']}/edit",
+        json={"version": env.version(rec["id"]), "text": text, "note": "kept one"},
+        headers=env.auth("consultant"),
     )
     env.client.post(
-        f"/api/records/{rec['id']}/approve", json={"reason": "matches section"}, headers=env.auth("reviewer")
+        f"/api/records/{rec['id']}/approve",
+        json={"version": env.version(rec["id"]), "reason": "matches section"},
+        headers=env.auth("reviewer"),
     )
     env.client.post("/api/export", json={"ids": [rec["id"]]}, headers=env.auth("consultant"))
     other = env.ask(Q_TXT)
-    env.client.post(f"/api/records/{other['id']}/reject", json={"reason": "duplicate"}, headers=env.auth("reviewer"))
+    env.client.post(
+        f"/api/records/{other['id']}/reject",
+        json={"version": env.version(other["id"]), "reason": "duplicate"},
+        headers=env.auth("reviewer"),
+    )
     r = env.client.post(
         "/api/documents",
         params={"filename": "note.txt"},
@@ -117,7 +125,7 @@ def test_tampering_is_detected_by_the_chain_and_the_cli(desk_env: DeskEnv) -> No
     db2.commit()
     gone = _cli("audit", "verify", "--database-url", f"sqlite:///{fresh}")
     assert gone.returncode == 1 and "entry 3: prev_hash does not match entry 1" in gone.stderr
-    assert n == 6  # four users created, two questions asked
+    assert n == 10  # four users created, their four tokens exchanged, two questions asked
 
 
 def test_the_log_exports_as_json_lines_that_recheck_elsewhere(desk_env: DeskEnv, tmp_path: object) -> None:

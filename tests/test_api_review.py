@@ -47,7 +47,7 @@ def test_edit_is_versioned_with_a_diff_and_reverified_sentence_by_sentence(desk_
     invented = "The test set may then be reused for the final claim of performance. [1]"
     r = env.client.post(
         f"/api/records/{rec['id']}/edit",
-        json={"text": f"{kept} [1] {invented}", "note": "added a line"},
+        json={"version": env.version(rec["id"]), "text": f"{kept} [1] {invented}", "note": "added a line"},
         headers=env.auth("consultant"),
     )
     assert r.status_code == 200, r.text
@@ -60,12 +60,19 @@ def test_edit_is_versioned_with_a_diff_and_reverified_sentence_by_sentence(desk_
     # A changed number is caught by the hard-fact check even when the words match.
     r = env.client.post(
         f"/api/records/{rec['id']}/edit",
-        json={"text": kept.replace("a new independent test dataset", "3 new independent test datasets") + " [1]"},
+        json={
+            "version": env.version(rec["id"]),
+            "text": kept.replace("a new independent test dataset", "3 new independent test datasets") + " [1]",
+        },
         headers=env.auth("consultant"),
     )
     assert r.json()["claims"][0]["supported"] is False
     # Citing a source the answer does not have is refused with the field named.
-    r = env.client.post(f"/api/records/{rec['id']}/edit", json={"text": f"{kept} [7]"}, headers=env.auth("consultant"))
+    r = env.client.post(
+        f"/api/records/{rec['id']}/edit",
+        json={"version": env.version(rec["id"]), "text": f"{kept} [7]"},
+        headers=env.auth("consultant"),
+    )
     assert r.status_code == 422 and r.json()["error"].startswith("text: cites [7]")
 
 
@@ -74,15 +81,19 @@ def test_unsupported_sentences_block_approval_until_acknowledged(desk_env: DeskE
     rec = env.ask(Q_TXT)
     env.client.post(
         f"/api/records/{rec['id']}/edit",
-        json={"text": "The EMA requires a test set of 10,000 cases. [1]"},
+        json={"version": env.version(rec["id"]), "text": "The EMA requires a test set of 10,000 cases. [1]"},
         headers=env.auth("consultant"),
     )
-    r = env.client.post(f"/api/records/{rec['id']}/approve", json={"reason": "ok"}, headers=env.auth("reviewer"))
+    r = env.client.post(
+        f"/api/records/{rec['id']}/approve",
+        json={"version": env.version(rec["id"]), "reason": "ok"},
+        headers=env.auth("reviewer"),
+    )
     assert r.status_code == 409 and "not supported by their citations" in r.json()["error"]
     assert "10,000 cases" in r.json()["error"]
     r = env.client.post(
         f"/api/records/{rec['id']}/approve",
-        json={"reason": "checked by hand", "acknowledge_unsupported": True},
+        json={"version": env.version(rec["id"]), "reason": "checked by hand", "acknowledge_unsupported": True},
         headers=env.auth("reviewer"),
     )
     assert r.status_code == 200 and r.json()["status"] == "approved"
@@ -92,16 +103,39 @@ def test_unsupported_sentences_block_approval_until_acknowledged(desk_env: DeskE
 def test_four_eyes_nobody_approves_their_own_question_or_edit(desk_env: DeskEnv) -> None:
     env = desk_env
     own = env.ask(Q_TXT, role="reviewer")
-    r = env.client.post(f"/api/records/{own['id']}/approve", json={}, headers=env.auth("reviewer"))
+    r = env.client.post(
+        f"/api/records/{own['id']}/approve", json={"version": env.version(own["id"])}, headers=env.auth("reviewer")
+    )
     assert r.status_code == 403 and "four eyes" in r.json()["error"]
     other = env.add_user("reviewer2", "reviewer")
-    assert env.client.post(f"/api/records/{own['id']}/approve", json={}, headers=other).status_code == 200
+    assert (
+        env.client.post(
+            f"/api/records/{own['id']}/approve", json={"version": env.version(own["id"])}, headers=other
+        ).status_code
+        == 200
+    )
     edited = env.ask(Q_PDF)
     text = edited["claims"][0]["text"] + " [1]"
-    assert env.client.post(f"/api/records/{edited['id']}/edit", json={"text": text}, headers=other).status_code == 200
-    assert env.client.post(f"/api/records/{edited['id']}/approve", json={}, headers=other).status_code == 403
     assert (
-        env.client.post(f"/api/records/{edited['id']}/approve", json={}, headers=env.auth("reviewer")).status_code
+        env.client.post(
+            f"/api/records/{edited['id']}/edit",
+            json={"version": env.version(edited["id"]), "text": text},
+            headers=other,
+        ).status_code
+        == 200
+    )
+    assert (
+        env.client.post(
+            f"/api/records/{edited['id']}/approve", json={"version": env.version(edited["id"])}, headers=other
+        ).status_code
+        == 403
+    )
+    assert (
+        env.client.post(
+            f"/api/records/{edited['id']}/approve",
+            json={"version": env.version(edited["id"])},
+            headers=env.auth("reviewer"),
+        ).status_code
         == 200
     )
 
@@ -109,24 +143,40 @@ def test_four_eyes_nobody_approves_their_own_question_or_edit(desk_env: DeskEnv)
 def test_reject_needs_a_reason_and_decisions_follow_the_state(desk_env: DeskEnv) -> None:
     env = desk_env
     rec = env.ask(Q_PDF)
-    r = env.client.post(f"/api/records/{rec['id']}/reject", json={"reason": ""}, headers=env.auth("reviewer"))
+    r = env.client.post(
+        f"/api/records/{rec['id']}/reject",
+        json={"version": env.version(rec["id"]), "reason": ""},
+        headers=env.auth("reviewer"),
+    )
     assert r.status_code == 422 and r.json()["error"].startswith("reason:")
     r = env.client.post(
-        f"/api/records/{rec['id']}/reject", json={"reason": "cites the wrong section"}, headers=env.auth("reviewer")
+        f"/api/records/{rec['id']}/reject",
+        json={"version": env.version(rec["id"]), "reason": "cites the wrong section"},
+        headers=env.auth("reviewer"),
     )
     assert r.json()["status"] == "rejected" and r.json()["reviews"][0]["reason"] == "cites the wrong section"
-    r = env.client.post(f"/api/records/{rec['id']}/approve", json={}, headers=env.auth("reviewer"))
+    r = env.client.post(
+        f"/api/records/{rec['id']}/approve", json={"version": env.version(rec["id"])}, headers=env.auth("reviewer")
+    )
     assert r.status_code == 409
     # Editing a rejected answer sends it back to review.
     text = rec["claims"][0]["text"] + " [1]"
-    r = env.client.post(f"/api/records/{rec['id']}/edit", json={"text": text}, headers=env.auth("consultant"))
+    r = env.client.post(
+        f"/api/records/{rec['id']}/edit",
+        json={"version": env.version(rec["id"]), "text": text},
+        headers=env.auth("consultant"),
+    )
     assert r.json()["status"] == "draft"
     assert env.client.get("/api/review/queue", headers=env.auth("reviewer")).json()[0]["id"] == rec["id"]
 
 
 def _approved(env: DeskEnv, question: str) -> dict[str, object]:
     rec = env.ask(question)
-    r = env.client.post(f"/api/records/{rec['id']}/approve", json={"reason": "ok"}, headers=env.auth("reviewer"))
+    r = env.client.post(
+        f"/api/records/{rec['id']}/approve",
+        json={"version": env.version(rec["id"]), "reason": "ok"},
+        headers=env.auth("reviewer"),
+    )
     assert r.status_code == 200, r.text
     return rec
 

@@ -31,6 +31,9 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/jobs/{job_id}"): ALL,
     ("POST", "/api/session"): ALL,
     ("GET", "/api/me"): ALL,
+    ("POST", "/api/me/token"): ALL,
+    ("GET", "/api/review/credentials"): {"reviewer"},
+    ("POST", "/api/jobs/{job_id}/cancel"): ALL,
     ("GET", "/api/users"): {"admin"},
     ("POST", "/api/users"): {"admin"},
     ("POST", "/api/users/{user_id}/token"): {"admin"},
@@ -47,9 +50,9 @@ MATRIX: dict[tuple[str, str], set[str]] = {
 REQUEST: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/ask"): {"json": {"question": "What should audit trails record?"}},
     ("POST", "/api/ask/stream"): {"json": {"question": "What should audit trails record?"}},
-    ("POST", "/api/records/{record_id}/edit"): {"json": {"text": "A sentence. [1]"}},
-    ("POST", "/api/records/{record_id}/approve"): {"json": {"reason": "fine"}},
-    ("POST", "/api/records/{record_id}/reject"): {"json": {"reason": "wrong"}},
+    ("POST", "/api/records/{record_id}/edit"): {"json": {"text": "A sentence. [1]", "version": 1}},
+    ("POST", "/api/records/{record_id}/approve"): {"json": {"reason": "fine", "version": 1}},
+    ("POST", "/api/records/{record_id}/reject"): {"json": {"reason": "wrong", "version": 1}},
     ("POST", "/api/export"): {"json": {"ids": [NOPE]}},
     ("POST", "/api/documents"): {"params": {"filename": "../evil.txt"}, "content": b"x"},
     ("POST", "/api/users"): {"json": {"name": "x", "role": "emperor"}},
@@ -66,7 +69,12 @@ def _routes(env: DeskEnv) -> set[tuple[str, str]]:
 def _call(env: DeskEnv, method: str, path: str, headers: dict[str, str]) -> int:
     url = path.format(**PATH_VALUES)
     kwargs = REQUEST.get((method, path), {})
-    return env.client.request(method, url, headers=headers, **kwargs).status_code
+    r = env.client.request(method, url, headers=headers, **kwargs)
+    if (method, path) == ("POST", "/api/me/token") and r.status_code == 200:
+        # The caller exchanged their token: the old one is revoked, the new one is theirs from now on.
+        role = next(role for role, t in env.tokens.items() if headers == {"Authorization": f"Bearer {t}"})
+        env.tokens[role] = r.json()["token"]
+    return r.status_code
 
 
 def test_every_endpoint_is_in_the_role_matrix(desk_env: DeskEnv) -> None:
@@ -115,7 +123,9 @@ def test_a_user_never_sees_another_users_drafts_unless_reviewer_or_admin(desk_en
     assert mine["id"] not in [r["id"] for r in env.client.get("/api/records", headers=other).json()]
     assert env.client.get(f"/api/records/{mine['id']}", headers=env.auth("consultant")).status_code == 404
     r = env.client.post(
-        f"/api/records/{mine['id']}/edit", json={"text": "Changed. [1]"}, headers=env.auth("consultant")
+        f"/api/records/{mine['id']}/edit",
+        json={"version": env.version(mine["id"]), "text": "Changed. [1]"},
+        headers=env.auth("consultant"),
     )
     assert r.status_code == 404
     for role in ("staff", "reviewer", "admin"):

@@ -12,7 +12,11 @@ CITED = "a new independent test dataset is required"
 
 def _approve(env: DeskEnv, question: str) -> str:
     rec = env.ask(question)
-    r = env.client.post(f"/api/records/{rec['id']}/approve", json={"reason": "ok"}, headers=env.auth("reviewer"))
+    r = env.client.post(
+        f"/api/records/{rec['id']}/approve",
+        json={"version": env.version(rec["id"]), "reason": "ok"},
+        headers=env.auth("reviewer"),
+    )
     assert r.status_code == 200, r.text
     return str(rec["id"])
 
@@ -55,10 +59,14 @@ def test_a_changed_cited_passage_sends_the_answer_back_to_review(desk_env: DeskE
     assert doc["title"].startswith("Technical Aspects of AI/ML for Medicines")
     assert (doc["issuing_body"], doc["doc_type"]) == ("Training site", "summary")
     # Approving again needs the reviewer to say they checked the new text.
-    r = env.client.post(f"/api/records/{changed}/approve", json={}, headers=env.auth("reviewer"))
+    r = env.client.post(
+        f"/api/records/{changed}/approve", json={"version": env.version(changed)}, headers=env.auth("reviewer")
+    )
     assert r.status_code == 409 and "has changed" in r.json()["error"]
     r = env.client.post(
-        f"/api/records/{changed}/approve", json={"acknowledge_unsupported": True}, headers=env.auth("reviewer")
+        f"/api/records/{changed}/approve",
+        json={"version": env.version(changed), "acknowledge_unsupported": True},
+        headers=env.auth("reviewer"),
     )
     assert r.json()["status"] == "approved" and r.json()["rereview"] is None
     assert r.json()["reviews"][-1]["documents"][0]["document_id"] == doc["document_id"]
@@ -101,7 +109,9 @@ def test_a_removed_source_and_an_ingest_from_the_command_line_are_noticed(desk_e
     rec = _status(env, from_pdf)
     assert rec["status"] == "needs_rereview" and rec["rereview"][0]["change"] == "removed"  # type: ignore[index]
     r = env.client.post(
-        f"/api/records/{from_pdf}/approve", json={"acknowledge_unsupported": True}, headers=env.auth("reviewer")
+        f"/api/records/{from_pdf}/approve",
+        json={"version": env.version(from_pdf), "acknowledge_unsupported": True},
+        headers=env.auth("reviewer"),
     )
     assert r.status_code == 409 and "no longer in the library" in r.json()["error"]
     page = env.client.get(f"/api/documents/{annex}/pages/4", headers=env.auth("reviewer"))

@@ -105,7 +105,11 @@ def test_the_desk_works_the_same_on_postgresql(postgres: str, make_desk: object)
     env: DeskEnv = make_desk(database_url=postgres)  # type: ignore[operator]
     assert env.desk.db.engine.dialect.name == "postgresql"
     rec = env.ask(Q_PDF)
-    r = env.client.post(f"/api/records/{rec['id']}/approve", json={"reason": "ok"}, headers=env.auth("reviewer"))
+    r = env.client.post(
+        f"/api/records/{rec['id']}/approve",
+        json={"version": env.version(rec["id"]), "reason": "ok"},
+        headers=env.auth("reviewer"),
+    )
     assert r.status_code == 200 and r.json()["status"] == "approved"
     assert [
         x["id"] for x in env.client.get("/api/library", params={"q": "audit"}, headers=env.auth("staff")).json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -10,7 +11,7 @@ from sqlalchemy import select
 
 from api import audit
 from api.auth import create_user, rotate_token
-from api.deps import AuditUser, DeskDep, SessionDep, UserAdmin, UserDep
+from api.deps import AuditUser, DeskDep, ReviewUser, SessionDep, UserAdmin, UserDep
 from api.errors import BadInput
 from api.models import AuditEntry, User
 from api.schemas import ChainOut, TokenOut, UserIn, UserOut
@@ -19,6 +20,7 @@ from ingest.errors import NotFound
 
 router = APIRouter(prefix="/api", tags=["users and audit"])
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+CREDENTIAL_ACTIONS = ("user.create", "user.token", "user.token.claim", "user.disable")
 
 
 @router.post("/session", response_model=UserOut, summary="Sign in: check the token and record the login")
@@ -43,8 +45,8 @@ def users(session: SessionDep, _who: UserAdmin) -> list[UserOut]:
 
 @router.post("/users", response_model=TokenOut, status_code=201, summary="Create a user; their token is shown once")
 def add_user(body: UserIn, desk: DeskDep, session: SessionDep, who: UserAdmin) -> TokenOut:
-    user, token = create_user(session, body.name, body.role)
-    audit.append(desk.db, session, who.id, who.name, "user.create", body.name, {"role": body.role})
+    user, token = create_user(session, body.name, body.role, issued_by=who.id)
+    audit.append(desk.db, session, who.id, who.name, "user.create", body.name, {"role": body.role, "provisional": True})
     return TokenOut(user=user_out(user), token=token)
 
 
@@ -58,9 +60,37 @@ def _user(session: SessionDep, user_id: int) -> User:
 @router.post("/users/{user_id}/token", response_model=TokenOut, summary="Revoke a user's tokens and issue a new one")
 def new_token(user_id: UserId, desk: DeskDep, session: SessionDep, who: UserAdmin) -> TokenOut:
     user = _user(session, user_id)
-    token = rotate_token(session, user)
-    audit.append(desk.db, session, who.id, who.name, "user.token", user.name, {})
+    token = rotate_token(session, user, issued_by=who.id)
+    audit.append(desk.db, session, who.id, who.name, "user.token", user.name, {"role": user.role, "provisional": True})
     return TokenOut(user=user_out(user), token=token)
+
+
+@router.post(
+    "/me/token",
+    response_model=TokenOut,
+    summary="Exchange your token for a new one that only you have seen (needed before a reviewer signs off)",
+)
+def claim_token(desk: DeskDep, session: SessionDep, who: UserDep) -> TokenOut:
+    user = _user(session, who.id)
+    token = rotate_token(session, user, issued_by=None, provisional=False)
+    audit.append(desk.db, session, who.id, who.name, "user.token.claim", user.name, {"role": user.role})
+    return TokenOut(user=user_out(user), token=token)
+
+
+@router.get(
+    "/review/credentials",
+    summary="Changes to reviewers' credentials in the last 30 days, for reviewers to check",
+)
+def reviewer_credentials(session: SessionDep, _who: ReviewUser) -> list[dict[str, object]]:
+    since = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+    reviewers = set(session.scalars(select(User.name).where(User.role == "reviewer")))
+    q = (
+        select(AuditEntry)
+        .where(AuditEntry.action.in_(CREDENTIAL_ACTIONS), AuditEntry.at >= since, AuditEntry.target.in_(reviewers))
+        .order_by(AuditEntry.id.desc())
+        .limit(200)
+    )
+    return [{"at": e.at, "action": e.action, "by": e.user_name, "reviewer": e.target} for e in session.scalars(q)]
 
 
 @router.delete("/users/{user_id}", response_model=UserOut, summary="Disable a user (records and audit entries stay)")
@@ -88,8 +118,9 @@ def audit_log(
 
 
 @router.get("/audit/verify", response_model=ChainOut, summary="Recompute the hash chain")
-def audit_verify(session: SessionDep, _who: AuditUser) -> ChainOut:
-    c = audit.verify(session)
+def audit_verify(desk: DeskDep, session: SessionDep, _who: AuditUser) -> ChainOut:
+    kept = audit.read_checkpoints(desk.db.checkpoints) if desk.db.checkpoints else []
+    c = audit.verify(session, desk.db.audit_key, kept)
     return ChainOut(ok=c.ok, entries=c.entries, first_bad=c.first_bad, problem=c.problem)
 
 

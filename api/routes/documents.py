@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import re
 import shutil
@@ -17,10 +19,11 @@ from sqlalchemy import select
 from api.audit import append
 from api.deps import DeskDep, DocAdmin, DocReader, SessionDep, UserDep
 from api.desk import Desk
-from api.errors import BadInput, TooLarge, UnsupportedType
+from api.errors import BadInput, Conflict, TooLarge, UnsupportedType
 from api.models import Job
 from api.schemas import DocumentOut, JobOut, PageOut
 from api.views import job_out
+from ingest.chunking import document_id
 from ingest.errors import NotFound
 from ingest.manifest import MANIFEST_NAME
 
@@ -100,10 +103,15 @@ async def upload(
             raise BadInput(f"{name}: the body is empty")
         if suffix == ".pdf" and not head.startswith(b"%PDF-"):
             raise UnsupportedType(f"{name}: the content is not a PDF (it does not start with %PDF-)")
+        twin = desk.index.catalog.document(await run_in_threadpool(lambda: document_id(incoming.read_bytes())))
+        if twin is not None and twin["file"] != name:
+            raise Conflict(
+                f"{name}: the same bytes as {twin['file']}, which is indexed already; upload a changed file, or "
+                f"replace {twin['file']} under its own name"
+            )
         # A new version keeps the metadata of the one it replaces unless the upload says otherwise.
         meta = _metadata(desk, name, {"title": title, "issuing_body": issuing_body, "status": status, "year": year})
-        if meta:
-            (incoming.parent / MANIFEST_NAME).write_text(json.dumps({"version": 1, "documents": [meta]}))
+        (incoming.parent / MANIFEST_NAME).write_text(json.dumps({"version": 1, "documents": [meta]}))
     except BaseException:
         shutil.rmtree(incoming.parent, ignore_errors=True)
         raise
@@ -115,16 +123,21 @@ async def upload(
         return job_out(session.get(Job, job.id) or job)
 
 
-def _metadata(desk: Desk, name: str, given: dict[str, object]) -> dict[str, object] | None:
+def _metadata(desk: Desk, name: str, given: dict[str, object]) -> dict[str, object]:
+    """What the catalog says about an upload: the admin's form, else the version it replaces, else plain
+    defaults. Never the document's own text: a file headed "(EMA, final)" is not thereby EMA's, or final."""
     row = desk.index.catalog.document_by_file(name)
-    meta: dict[str, object] = {}
+    meta: dict[str, object] = {
+        "title": Path(name).stem.replace("_", " "),
+        "issuing_body": "unknown",
+        "doc_type": "uploaded document",
+        "status": "unknown",
+        "source": f"uploaded as {name}",
+    }
     if row is not None:
         keys = ("title", "issuing_body", "jurisdiction", "doc_type", "status", "year", "source", "licence")
-        meta = {k: row[k] for k in keys if row[k] not in (None, "")}
+        meta |= {k: row[k] for k in keys if row[k] not in (None, "")}
     meta |= {k: v for k, v in given.items() if v is not None}
-    if not meta:
-        return None
-    meta.setdefault("title", Path(name).stem)
     return {"file": name, **meta}
 
 
@@ -138,20 +151,48 @@ def remove(document_id: str, desk: DeskDep, session: SessionDep, who: DocAdmin) 
     return job_out(job)
 
 
+# Longer than any stored chunk (200 word pieces); a citation's quote is one sentence or one chunk.
+MAX_QUOTE_CHARS = 2000
+
+
 def highlights(text: str, quote: str) -> list[tuple[int, int]]:
     """Where a quote sits on a page, whitespace-insensitively; for a quote that runs onto the next page,
-    the longest leading (or trailing) run of its words that is on this one."""
+    the longest leading (or trailing) run of its words that is on this one.
+
+    Linear in page and quote: one search of the quote in the page with whitespace collapsed, and for a
+    partial quote a binary search over its length (a prefix that is on the page has every shorter prefix
+    on the page too), never a pattern per word.
+    """
     words = quote.split()
     if not words:
         return []
-    for lo, hi in (
-        [(0, len(words))]
-        + [(0, n) for n in range(len(words) - 1, 3, -1)]
-        + [(n, len(words)) for n in range(1, len(words) - 3)]
-    ):
-        m = re.search(r"\s+".join(map(re.escape, words[lo:hi])), text)
-        if m:
-            return [(m.start(), m.end())]
+    spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    flat = " ".join(text[a:b] for a, b in spans)
+    starts = list(itertools.accumulate((b - a + 1 for a, b in spans[:-1]), initial=0))
+
+    def to_text(p: int) -> int:
+        i = bisect.bisect_right(starts, p) - 1
+        return spans[i][0] + (p - starts[i])
+
+    def find(lo: int, hi: int) -> tuple[int, int] | None:
+        needle = " ".join(words[lo:hi])
+        at = flat.find(needle)
+        return None if at < 0 else (to_text(at), to_text(at + len(needle) - 1) + 1)
+
+    whole = find(0, len(words))
+    if whole:
+        return [whole]
+    for leading in (True, False):
+        lo, hi, best = 4, len(words) - 1, None
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            found = find(0, mid) if leading else find(len(words) - mid, len(words))
+            if found:
+                best, lo = found, mid + 1
+            else:
+                hi = mid - 1
+        if best:
+            return [best]
     return []
 
 
@@ -161,7 +202,7 @@ def page(
     document_id: str,
     page: Annotated[int, PathParam(ge=1, le=100_000)],
     desk: DeskDep,
-    quote: str = Query("", max_length=5000),
+    quote: str = Query("", max_length=MAX_QUOTE_CHARS),
 ) -> PageOut:
     row = desk.index.catalog.document(document_id)
     if row is None:
@@ -185,6 +226,21 @@ def job(job_id: str, session: SessionDep, who: UserDep) -> JobOut:
     j = session.get(Job, job_id)
     if j is None or (j.created_by != who.id and who.role != "admin"):
         raise NotFound(f"No job '{job_id}'")
+    return job_out(j)
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut, summary="Cancel a queued or running job of yours")
+def cancel_job(job_id: str, desk: DeskDep, session: SessionDep, who: UserDep) -> JobOut:
+    j = session.get(Job, job_id)
+    if j is None or (j.created_by != who.id and who.role != "admin"):
+        raise NotFound(f"No job '{job_id}'")
+    if j.kind != "eval":
+        raise Conflict("only evaluation runs can be cancelled; an ingest or removal runs to its end")
+    if j.status not in ("queued", "running"):
+        raise Conflict(f"job {job_id} is {j.status} already")
+    desk.jobs.cancel(job_id)
+    append(desk.db, session, who.id, who.name, "eval.cancel", job_id, {"was": j.status})
+    j.status = "cancelled"
     return job_out(j)
 
 

@@ -55,7 +55,7 @@ def get_record(record_id: str, session: SessionDep, who: UserDep) -> RecordDetai
 @router.post("/records/{record_id}/edit", response_model=RecordDetail, summary="Edit: a new version, re-verified")
 def edit_record(record_id: str, body: EditIn, desk: DeskDep, session: SessionDep, who: EditUser) -> RecordDetail:
     record = records.get(session, who, record_id)
-    records.edit(desk.db, session, who, record, body.text, body.note, desk.assistant.verifier)
+    records.edit(desk.db, session, who, record, body.text, body.note, desk.assistant.verifier, body.version)
     session.flush()
     return record_detail(record)
 
@@ -65,7 +65,9 @@ def approve_record(
     record_id: str, body: ApproveIn, desk: DeskDep, session: SessionDep, who: ReviewUser
 ) -> RecordDetail:
     record = records.get(session, who, record_id)
-    records.approve(desk.db, session, who, record, body.reason, body.acknowledge_unsupported, desk.live_documents())
+    records.approve(
+        desk.db, session, who, record, body.reason, body.acknowledge_unsupported, desk.live_documents(), body.version
+    )
     session.flush()
     session.refresh(record)
     return record_detail(record)
@@ -74,7 +76,7 @@ def approve_record(
 @router.post("/records/{record_id}/reject", response_model=RecordDetail, summary="Reject, with a reason")
 def reject_record(record_id: str, body: RejectIn, desk: DeskDep, session: SessionDep, who: ReviewUser) -> RecordDetail:
     record = records.get(session, who, record_id)
-    records.reject(desk.db, session, who, record, body.reason)
+    records.reject(desk.db, session, who, record, body.reason, body.version)
     session.flush()
     session.refresh(record)
     return record_detail(record)
