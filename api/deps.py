@@ -30,7 +30,10 @@ def get_session(desk: DeskDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session commits when the handler returns, before the response is sent. (The default
+# commits after sending: a client could use a token it was just given before it exists, and a failed commit
+# would follow a 200 that said the approval was stored.)
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_user(

@@ -196,6 +196,12 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
+class SessionOut(UserOut):
+    """The signed-in user, and whether their token is one an admin issued (to be exchanged before signing off)."""
+
+    provisional: bool
+
+
 class TokenOut(BaseModel):
     """A token, shown once."""
 

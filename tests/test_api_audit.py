@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import subprocess
@@ -123,7 +124,7 @@ def test_tampering_is_detected_by_the_chain_and_the_cli(desk_env: DeskEnv) -> No
     db2.execute("DROP TRIGGER audit_no_delete")
     db2.execute("DELETE FROM audit WHERE id = 2")
     db2.commit()
-    gone = _cli("audit", "verify", "--database-url", f"sqlite:///{fresh}")
+    gone = _cli("audit", "verify", "--data-dir", data, "--database-url", f"sqlite:///{fresh}")
     assert gone.returncode == 1 and "entry 3: prev_hash does not match entry 1" in gone.stderr
     assert n == 10  # four users created, their four tokens exchanged, two questions asked
 
@@ -132,6 +133,7 @@ def test_the_log_exports_as_json_lines_that_recheck_elsewhere(desk_env: DeskEnv,
     from api.audit import GENESIS, entry_hash
 
     env = desk_env
+    key = (env.settings.data_dir / "audit.key").read_bytes().strip()
     env.ask(Q_TXT)
     r = env.client.get("/api/audit/export", headers=env.auth("admin"))
     lines = [json.loads(x) for x in r.text.splitlines()]
@@ -140,6 +142,92 @@ def test_the_log_exports_as_json_lines_that_recheck_elsewhere(desk_env: DeskEnv,
     for e in lines:
         assert e["prev_hash"] == prev
         assert e["hash"] == entry_hash(
-            prev, e["at"], e["user_id"], e["user_name"], e["action"], e["target"], e["detail"]
+            key, prev, e["at"], e["user_id"], e["user_name"], e["action"], e["target"], e["detail"]
         )
         prev = e["hash"]
+
+
+def _sha256_rechain(db: sqlite3.Connection, start: int) -> None:
+    """What an attacker with the file but not the key does: recompute every hash from `start` on."""
+    from api.audit import _body
+
+    prev = db.execute("SELECT hash FROM audit WHERE id < ? ORDER BY id DESC LIMIT 1", (start,)).fetchone()[0]
+    rows = db.execute(
+        "SELECT id, at, user_id, user_name, action, target, detail FROM audit WHERE id >= ? ORDER BY id", (start,)
+    ).fetchall()
+    for id_, *fields in rows:
+        h = hashlib.sha256(f"{prev}\n{_body(*fields)}".encode()).hexdigest()
+        db.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?", (prev, h, id_))
+        prev = h
+    db.commit()
+
+
+def _copy(env: DeskEnv, name: str) -> tuple[sqlite3.Connection, str]:
+    path = env.root / name
+    sqlite3.connect(env.settings.data_dir / "desk.sqlite3").execute(f"VACUUM INTO '{path}'")
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER audit_no_update")
+    db.execute("DROP TRIGGER audit_no_delete")
+    return db, f"sqlite:///{path}"
+
+
+def test_a_rewritten_and_rechained_entry_or_a_cut_tail_is_named(desk_env: DeskEnv) -> None:
+    env = desk_env
+    for _ in range(3):
+        rec = env.ask(Q_TXT)
+    data = str(env.settings.data_dir)
+    assert _cli("audit", "verify", "--data-dir", data).returncode == 0
+    # Rewrite an entry and recompute every later hash, as a plain hash chain allowed.
+    db, url = _copy(env, "rechained.sqlite3")
+    target = db.execute("SELECT id FROM audit WHERE action = 'ask' ORDER BY id LIMIT 1").fetchone()[0]
+    db.execute("UPDATE audit SET detail = replace(detail, 'test', 'TEST') WHERE id = ?", (target,))
+    _sha256_rechain(db, target)
+    out = _cli("audit", "verify", "--data-dir", data, "--database-url", url)
+    assert out.returncode == 1 and f"entry {target}: its content does not match its hash" in out.stderr
+    # Cut the last entries (four sign-ins): the checkpoint file says the log was longer.
+    for _ in range(4):
+        env.client.post("/api/session", headers=env.auth("staff"))
+    db, url = _copy(env, "cut.sqlite3")
+    last = db.execute("SELECT max(id) FROM audit").fetchone()[0]
+    db.execute("DELETE FROM audit WHERE id > ?", (last - 4,))
+    db.commit()
+    out = _cli("audit", "verify", "--data-dir", data, "--database-url", url)
+    assert out.returncode == 1 and f"the log ends at entry {last - 4}" in out.stderr and "were cut" in out.stderr
+    # With the checkpoint file gone too, a checkpoint printed earlier and kept elsewhere still catches it.
+    kept = _cli("audit", "checkpoint", "--data-dir", data)
+    assert kept.returncode == 0, kept.stderr
+    (env.settings.data_dir / "audit-checkpoints.jsonl").unlink()
+    out = _cli("audit", "verify", "--data-dir", data, "--database-url", url)
+    assert out.returncode == 0  # nothing left to compare with: why a checkpoint is kept elsewhere
+    out = _cli("audit", "verify", "--data-dir", data, "--database-url", url, "--checkpoint", kept.stdout.strip())
+    assert out.returncode == 1 and "were cut" in out.stderr
+    # A record changed behind the application's back.
+    db, url = _copy(env, "records.sqlite3")
+    db.execute("UPDATE records SET status = 'approved' WHERE id = ?", (rec["id"],))
+    db.commit()
+    out = _cli("audit", "verify", "--data-dir", data, "--database-url", url)
+    assert out.returncode == 1 and f"record {rec['id']}: it is approved at version 1" in out.stderr
+    db, url = _copy(env, "versions.sqlite3")
+    db.execute("UPDATE record_versions SET text = 'Audit trails are optional.' WHERE record_id = ?", (rec["id"],))
+    db.commit()
+    out = _cli("audit", "verify", "--data-dir", data, "--database-url", url)
+    assert out.returncode == 1 and "the text of version 1 is not the text its audit entry" in out.stderr
+    assert _cli("audit", "verify", "--data-dir", data).returncode == 0  # the real file was never touched
+
+
+def test_failed_sign_ins_403s_and_disabled_tokens_are_audited_with_a_bound(desk_env: DeskEnv) -> None:
+    env = desk_env
+    for i in range(30):
+        env.client.get("/api/me", headers={"Authorization": f"Bearer ra_guess-{i}"})
+    staff = env.add_user("leaver", "staff")
+    users = {u["name"]: u["id"] for u in env.client.get("/api/users", headers=env.auth("admin")).json()}
+    env.client.delete(f"/api/users/{users['leaver']}", headers=env.auth("admin"))
+    assert env.client.get("/api/me", headers=staff).status_code == 401
+    env.client.get("/api/audit", headers=env.auth("staff"))
+    log = _entries(env)
+    fails = [json.loads(str(e["detail"])) for e in log if e["action"] == "auth.fail"]
+    # One address adds at most 10 entries a minute, however many guesses it makes.
+    assert 1 <= len(fails) <= 10
+    assert all(f["reason"] == "unknown or revoked token" for f in fails)
+    denied = [e for e in log if e["action"] == "denied"]
+    assert denied and denied[-1]["user_name"] == "staff1" and denied[-1]["target"] == "GET /api/audit"

@@ -14,7 +14,7 @@ from api.auth import create_user, rotate_token
 from api.deps import AuditUser, DeskDep, ReviewUser, SessionDep, UserAdmin, UserDep
 from api.errors import BadInput
 from api.models import AuditEntry, User
-from api.schemas import ChainOut, TokenOut, UserIn, UserOut
+from api.schemas import ChainOut, SessionOut, TokenOut, UserIn, UserOut
 from api.views import user_out
 from ingest.errors import NotFound
 
@@ -23,12 +23,12 @@ UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 CREDENTIAL_ACTIONS = ("user.create", "user.token", "user.token.claim", "user.disable")
 
 
-@router.post("/session", response_model=UserOut, summary="Sign in: check the token and record the login")
-def sign_in(desk: DeskDep, session: SessionDep, who: UserDep) -> UserOut:
+@router.post("/session", response_model=SessionOut, summary="Sign in: check the token and record the login")
+def sign_in(desk: DeskDep, session: SessionDep, who: UserDep) -> SessionOut:
     audit.append(desk.db, session, who.id, who.name, "login", who.name, {"role": who.role})
     user = session.get(User, who.id)
     assert user is not None
-    return user_out(user)
+    return SessionOut(**user_out(user).model_dump(), provisional=who.provisional)
 
 
 @router.get("/me", response_model=UserOut, summary="Who the token belongs to")

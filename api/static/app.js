@@ -49,6 +49,15 @@ async function signIn(token) {
   state.token = token;
   try {
     state.user = await getJSON("/api/session", { method: "POST" });
+    if (state.user.provisional) {
+      // An admin issued this token and has seen it: exchange it for one only this person knows.
+      const fresh = await getJSON("/api/me/token", { method: "POST" });
+      token = fresh.token;
+      state.token = token;
+      state.user.provisional = false;
+      $("#token-notice").textContent = `Your token was issued by an administrator, so it has been replaced by one only you have seen. Store it now; the old one no longer works: ${token}`;
+      $("#token-notice").hidden = false;
+    }
   } catch (e) {
     state.token = null;
     sessionStorage.removeItem("regassist-token");
@@ -234,22 +243,26 @@ async function openRecord(id) {
     const note = el("input", { placeholder: "What you changed and why", "data-testid": "edit-note", size: 50 });
     box.append(el("div", { class: "card" }, el("strong", {}, "Edit (cite sources as [n]; every sentence is verified again)"), ta, note,
       el("button", { "data-testid": "save-edit", onclick: async () => {
-        try { await api(`/api/records/${id}/edit`, { method: "POST", body: { text: ta.value, note: note.value } }); openRecord(id); } catch (e) { alert(e.message); }
+        try { await api(`/api/records/${id}/edit`, { method: "POST", body: { text: ta.value, note: note.value, version: r.current_version } }); openRecord(id); } catch (e) { alert(e.message); }
       } }, "Save edit")));
   }
-  if (role === "reviewer" && (r.status === "draft" || r.status === "needs_rereview")) {
+  const mine = r.asker === state.user.name || r.versions.some((v) => v.author === state.user.name);
+  if (role === "reviewer" && (r.status === "draft" || r.status === "needs_rereview") && mine) {
+    box.append(el("p", { class: "muted", "data-testid": "four-eyes" }, "Four eyes: you asked this question or wrote a version of this answer, so another reviewer decides on it."));
+  } else if (role === "reviewer" && (r.status === "draft" || r.status === "needs_rereview")) {
     const reason = el("input", { placeholder: "Reason (required to reject)", size: 50, "data-testid": "review-reason" });
     const ack = el("input", { type: "checkbox", "data-testid": "ack" });
     const err = el("p", { class: "error", "data-testid": "review-error" });
     const decide = async (what) => {
       try {
-        await api(`/api/records/${id}/${what}`, { method: "POST", body: what === "approve" ? { reason: reason.value, acknowledge_unsupported: ack.checked } : { reason: reason.value } });
+        const body = what === "approve" ? { reason: reason.value, acknowledge_unsupported: ack.checked } : { reason: reason.value };
+        await api(`/api/records/${id}/${what}`, { method: "POST", body: { ...body, version: r.current_version } });
         openRecord(id);
       } catch (e) { err.textContent = e.message; }
     };
     box.append(el("div", { class: "card" }, el("strong", {}, "Decision"), el("br"), reason, " ",
       el("label", {}, ack, " I have checked the unsupported or changed sentences"), el("br"),
-      el("button", { "data-testid": "approve", onclick: () => decide("approve") }, "Approve"), " ",
+      r.abstained ? el("span", { class: "muted" }, "A refusal cannot be approved into the library. ") : el("button", { "data-testid": "approve", onclick: () => decide("approve") }, "Approve"), " ",
       el("button", { class: "danger", "data-testid": "reject", onclick: () => decide("reject") }, "Reject"), err));
   }
 }
