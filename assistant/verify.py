@@ -24,7 +24,9 @@ from ingest.types import Chunk
 
 Encode = Callable[[list[str]], np.ndarray]
 
-_NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*(?:\([a-z0-9]{1,4}\))?%?")
+_NUMBER = re.compile(r"(?<![A-Za-z\d])\d+(?:[.,]\d+)*(?!\d|st\b|nd\b|rd\b|th\b)(?:\([a-z0-9]{1,4}\))?%?")
+# Ordinals are facts of their own: "the third copy" is not "three copies".
+_ORDINAL = re.compile(r"(?<![A-Za-z\d])\d+(?:st|nd|rd|th)\b")
 _ACRONYM = re.compile(r"\b(?:[A-Z][a-z]?){1,}[A-Z]+[a-z]?\b|\b[A-Z]{2,}s?\b")
 _NEGATION = re.compile(r"\b(?:not|no|never|cannot|neither|nor|without|none|n't)\b", re.IGNORECASE)
 _CITATION_MARK = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -126,8 +128,15 @@ _ORDINALS = (
     "nineteenth",
 )
 _CARDINAL = {w: i for i, w in enumerate(_UNITS)} | _TENS | {"hundred": 100, "thousand": 1000}
-_CARDINAL |= {w: i for i, w in enumerate(_ORDINALS)} | {w[:-1] + "ieth": n for w, n in _TENS.items()}
-_CARDINAL |= {"twice": 2, "thrice": 3, "dozen": 12, "hundredth": 100, "thousandth": 1000}
+_CARDINAL |= {"twice": 2, "thrice": 3, "dozen": 12}
+_ORDINAL_WORDS = {w: i for i, w in enumerate(_ORDINALS)} | {w[:-1] + "ieth": n for w, n in _TENS.items()}
+_ORDINAL_WORDS |= {"hundredth": 100, "thousandth": 1000}
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
 # Words that are numbers in some sentences and not in others ("one should", "a second opinion", "first,").
 # A claim is not required to carry them, but a source's "one year" still supports a claim's "1 year".
 _AMBIGUOUS = frozenset({"one", "first", "second", "zero", "zeroth"})
@@ -137,30 +146,32 @@ _NUMBER_WORD = re.compile(
     + r")[- ]("
     + "|".join(_UNITS[1:10] + _ORDINALS[1:10])
     + r")|("
-    + "|".join(sorted(_CARDINAL, key=len, reverse=True))
+    + "|".join(sorted(_CARDINAL | _ORDINAL_WORDS, key=len, reverse=True))
     + r"))\b",
     re.IGNORECASE,
 )
 
 
 def spell_out_numbers(text: str, keep_ambiguous: bool = True) -> str:
-    """Number words as digits ("ten years" → "10 years", "twenty-five" → "25", "third" → "3", "twice" → "2"),
+    """Number words as digits ("ten years" → "10 years", "twenty-five" → "25", "third" → "3rd", "twice" → "2"),
     so that a number is the same fact however it is written."""
 
     def digits(m: re.Match[str]) -> str:
         if m.group(1):
-            return str(_CARDINAL[m.group(1).lower()] + _CARDINAL[m.group(2).lower()])
+            tens, unit = _CARDINAL[m.group(1).lower()], m.group(2).lower()
+            return str(tens + _CARDINAL[unit]) if unit in _CARDINAL else _ordinal(tens + _ORDINAL_WORDS[unit])
         word = m.group(3).lower()
         if word in _AMBIGUOUS and not keep_ambiguous:
             return m.group(0)
-        return str(_CARDINAL[word])
+        return str(_CARDINAL[word]) if word in _CARDINAL else _ordinal(_ORDINAL_WORDS[word])
 
     return _NUMBER_WORD.sub(digits, text)
 
 
 def hard_facts(text: str) -> list[str]:
     """Numbers (in digits or in words), dates, references and acronyms that a supporting passage must contain."""
-    nums = [n.rstrip(".,") for n in _NUMBER.findall(spell_out_numbers(text, keep_ambiguous=False))]
+    spelled = spell_out_numbers(text, keep_ambiguous=False)
+    nums = [n.rstrip(".,") for n in _NUMBER.findall(spelled)] + _ORDINAL.findall(spelled)
     acronyms = [a for a in _ACRONYM.findall(text) if a.upper() not in {"I", "A"}]
     return list(dict.fromkeys(nums + acronyms))
 
@@ -168,7 +179,9 @@ def hard_facts(text: str) -> list[str]:
 def _fact_in(fact: str, haystack: str) -> bool:
     if fact[0].isdigit():
         # Same boundary as extraction: "15" is in "B.15" (a section label) but not in "3.15" or "115".
-        return re.search(rf"(?<!\d)(?<!\d\.){re.escape(fact)}(?!\d)", haystack) is not None
+        # A cardinal is not in an ordinal: "3" is not in "3rd".
+        tail = r"(?!\d)" if fact[-1].isalpha() else r"(?!\d|st\b|nd\b|rd\b|th\b)"
+        return re.search(rf"(?<!\d)(?<!\d\.){re.escape(fact)}{tail}", haystack) is not None
     return re.search(rf"\b{re.escape(fact.rstrip('s'))}", haystack) is not None
 
 

@@ -109,7 +109,7 @@ def test_an_edit_racing_an_approval_never_leaves_an_unreviewed_version_approved(
         rec = served.ask(consultant, Q_TXT)
         results: dict[str, int] = {}
 
-        def edit(rec_id: object = rec["id"]) -> None:
+        def edit(rec_id: object = rec["id"], results: dict[str, int] = results) -> None:
             r = served.http.post(
                 f"/api/records/{rec_id}/edit",
                 json={"text": "Audit trails are optional and can be disabled at will. [1]", "version": 1},
@@ -117,7 +117,7 @@ def test_an_edit_racing_an_approval_never_leaves_an_unreviewed_version_approved(
             )
             results["edit"] = r.status_code
 
-        def approve(rec_id: object = rec["id"]) -> None:
+        def approve(rec_id: object = rec["id"], results: dict[str, int] = results) -> None:
             r = served.http.post(f"/api/records/{rec_id}/approve", json={"version": 1}, headers=approver)
             results["approve"] = r.status_code
 
