@@ -16,11 +16,12 @@ from assistant.extractive import candidate_heads, pick_sentences
 from assistant.heads import HeadVectors
 from assistant.llm import BackendError, ChatBackend, make_chat_model
 from assistant.prompts import DECLINE, PROMPT_VERSION
+from assistant.provenance import UNVERIFIED, unverified_conflict
 from assistant.retrieval import Filters, HybridSearcher, RetrievalConfig
 from assistant.sentences import normalise
 from assistant.settings import AssistantSettings
 from assistant.types import Answer, Citation, Claim, Evidence
-from assistant.verify import Support, Verifier, hard_facts, split_claims
+from assistant.verify import UNIT_NUMBER, Support, Verifier, hard_facts, split_claims
 from ingest.errors import RegassistError
 from ingest.lexical import tokenize
 from ingest.pipeline import Index
@@ -47,7 +48,6 @@ _NUMBER_WORD = re.compile(
 )
 # Issuing bodies a question may name; an answer drawn only from other bodies' documents does not answer it.
 _BODIES = ("EMA", "FDA", "MHRA", "ICH", "HMA", "European Commission", "EU GMP", "CDER", "CBER")
-_UNIT_NUMBER = re.compile(r"\b(\d+(?:\.\d+)?)\s*(days?|months?|years?|hours?|weeks?|%|percent)\b", re.IGNORECASE)
 
 
 class InvalidQuestion(RegassistError):
@@ -340,7 +340,7 @@ class Assistant:
                     claims=v.claims,
                 )
             warnings.append("Based only on draft or superseded documents: check the current version.")
-        conflict = _conflict(question, v, supported)
+        conflict = _conflict(question, v, supported) or unverified_conflict(supported, v.citations, evidence)
         if conflict:
             return self._refusal(
                 question,
@@ -363,6 +363,11 @@ class Assistant:
             warnings.append("The question's premise is not supported by the cited passages.")
         if any(not c.supported for c in v.claims):
             warnings.append("Some sentences are not supported by their cited passage and are marked (unsupported).")
+        unverified = sorted({c.file for c in cited if c.status == UNVERIFIED})
+        if unverified:
+            warnings.append(
+                f"Rests on {', '.join(unverified)}: uploaded without a stated issuing body or status; check its source."
+            )
         return self._answer(
             question, answer_text, False, None, v.citations, v.claims, evidence, lat, t0, warnings, searched
         )
@@ -488,7 +493,7 @@ def _conflict(question: str, v: _Verified, supported: list[Claim]) -> str | None
     seen: dict[str, tuple[str, str]] = {}
     for claim in supported:
         docs = {by_n[n].document_id for n in claim.citations if n in by_n}
-        for value, unit in _UNIT_NUMBER.findall(claim.text):
+        for value, unit in UNIT_NUMBER.findall(claim.text):
             key = unit.lower().rstrip("s")
             for doc in docs:
                 if key in seen and seen[key][0] != doc and seen[key][1] != value:

@@ -29,6 +29,8 @@ _NUMBER = re.compile(r"(?<![A-Za-z\d])\d+(?:[.,]\d+)*(?!\d|st\b|nd\b|rd\b|th\b)(
 _ORDINAL = re.compile(r"(?<![A-Za-z\d])\d+(?:st|nd|rd|th)\b")
 _ACRONYM = re.compile(r"\b(?:[A-Z][a-z]?){1,}[A-Z]+[a-z]?\b|\b[A-Z]{2,}s?\b")
 _NEGATION = re.compile(r"\b(?:not|no|never|cannot|neither|nor|without|none|n't)\b", re.IGNORECASE)
+# An amount of a unit: two sources giving different amounts of the same unit for one thing disagree.
+UNIT_NUMBER = re.compile(r"\b(\d+(?:\.\d+)?)\s*(days?|months?|years?|hours?|weeks?|%|percent)\b", re.IGNORECASE)
 _CITATION_MARK = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _LEADING_MARKS = re.compile(r"^(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+\s*")
 
@@ -137,6 +139,7 @@ def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
+
 # Words that are numbers in some sentences and not in others ("one should", "a second opinion", "first,").
 # A claim is not required to carry them, but a source's "one year" still supports a claim's "1 year".
 _AMBIGUOUS = frozenset({"one", "first", "second", "zero", "zeroth"})
@@ -174,6 +177,11 @@ def hard_facts(text: str) -> list[str]:
     nums = [n.rstrip(".,") for n in _NUMBER.findall(spelled)] + _ORDINAL.findall(spelled)
     acronyms = [a for a in _ACRONYM.findall(text) if a.upper() not in {"I", "A"}]
     return list(dict.fromkeys(nums + acronyms))
+
+
+def negated(text: str) -> bool:
+    """Whether a sentence is negated ("not", "never", "without", …)."""
+    return bool(_NEGATION.search(text))
 
 
 def _fact_in(fact: str, haystack: str) -> bool:

@@ -150,6 +150,13 @@ def test_a_planted_document_cannot_name_itself_or_forge_citations(desk_env: Desk
     ns = {c["n"] for c in rec["citations"]}  # type: ignore[union-attr]
     for claim in rec["claims"]:  # type: ignore[union-attr]
         assert set(claim["citations"]) <= ns and 9 not in claim["citations"]
+    if any(c["file"].startswith("annex11-") for c in rec["citations"]):  # type: ignore[union-attr]
+        assert any("uploaded without a stated issuing body" in w for w in rec["warnings"])  # type: ignore[union-attr]
+    # Where it says the opposite of Annex 11 itself, the answer is refused, quoting both.
+    rec = env.ask("Do computerised systems need periodic evaluation?", role="staff")
+    assert rec["abstained"] is True and rec["abstain_reason"] == "conflicting_sources"
+    text = str(rec["text"])
+    assert "never need periodic evaluation" in text and "Annex 11" in text and "should be periodically" in text
 
 
 def test_the_same_bytes_under_a_new_name_never_displace_the_original(desk_env: DeskEnv) -> None:
