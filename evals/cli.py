@@ -147,18 +147,29 @@ def claims_cmd(
     data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
 ) -> None:
     """Validate the hallucination check on labelled (claim, passage) pairs: threshold on dev, MCC on test."""
-    from evals.claims import PAIRS_DEV, PAIRS_TEST, build_pairs, load_pairs, split, validate, write_pairs
+    from evals.claims import (
+        PAIRS_DEV,
+        PAIRS_NUMBER_WORDS,
+        PAIRS_TEST,
+        build_number_word_pairs,
+        build_pairs,
+        load_pairs,
+        split,
+        validate,
+        write_pairs,
+    )
 
     index = _index(data_dir)
     if rebuild:
         dev, test = split(build_pairs(index.catalog))
         write_pairs(dev, PAIRS_DEV)
         write_pairs(test, PAIRS_TEST)
-    res = validate(index.embedder.encode, load_pairs(PAIRS_DEV), load_pairs(PAIRS_TEST))
+        write_pairs(build_number_word_pairs(index.catalog), PAIRS_NUMBER_WORDS)
+    res = validate(index.embedder.encode, load_pairs(PAIRS_DEV), load_pairs(PAIRS_TEST), load_pairs(PAIRS_NUMBER_WORDS))
     t = Table(title=f"hallucination check, threshold {res['threshold']} chosen on dev (positive = unsupported)")
     for col in ("part", "pairs", "TP", "FP", "FN", "TN", "precision", "recall", "MCC"):
         t.add_column(col)
-    for part in ("dev", "test"):
+    for part in ("dev", "test", "number_words"):
         c = res[part]["confusion"]
         t.add_row(
             part,

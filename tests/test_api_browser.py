@@ -144,6 +144,9 @@ def test_ask_cite_review_approve_export_in_the_browser(served: tuple[str, str], 
 
     # A reviewer finds it in the queue and approves it.
     rob = _sign_in(browser, url, reviewer_token)
+    # The admin saw the token they issued, so the app exchanges it for one only rob has seen.
+    notice = rob.get_by_test_id("token-notice").inner_text()  # type: ignore[attr-defined]
+    assert "only you have seen" in notice and reviewer_token not in notice
     rob.get_by_role("button", name="Review queue").click()  # type: ignore[attr-defined]
     rob.get_by_test_id("queue").get_by_text(Q_PDF).click()  # type: ignore[attr-defined]
     rob.get_by_test_id("review-reason").fill("Matches Annex 11 section 9")  # type: ignore[attr-defined]

@@ -211,6 +211,11 @@ async function loadMine() {
 async function loadQueue() {
   const rows = await getJSON("/api/review/queue");
   $("#queue-list").replaceChildren(...(rows.length ? rows.map((r) => recordItem(r)) : [el("li", {}, "Nothing to review.")]));
+  // Changes to reviewers' credentials: who could act as a reviewer, and who gave them the means.
+  const creds = await getJSON("/api/review/credentials");
+  const words = { "user.create": "created reviewer", "user.token": "issued a new token to", "user.token.claim": "exchanged their token:", "user.disable": "disabled" };
+  $("#credentials").replaceChildren(...creds.map((c) => el("li", {}, `${new Date(c.at).toLocaleString()}: ${c.by} ${words[c.action] || c.action} ${c.action === "user.token.claim" ? "" : c.reviewer}`)));
+  $("#credentials-box").hidden = !creds.length;
 }
 
 function diffView(diff) {
