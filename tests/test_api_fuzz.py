@@ -37,6 +37,8 @@ def _fuzz(env: DeskEnv, op: schemathesis.APIOperation, role: str, keep: set[int]
         if case.path_parameters and case.path_parameters.get("user_id") in keep:
             case.path_parameters["user_id"] = spare  # never lock the fuzzer's own users out
         response = case.call(headers={**(case.headers or {}), **env.auth(role)})
+        if op.path == "/api/me/token" and response.status_code == 200:
+            env.tokens[role] = response.json()["token"]  # the fuzzer's token was exchanged: use the new one
         if response.status_code >= 500:
             failures.append(f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}")
 

@@ -194,3 +194,15 @@ def test_one_evaluation_run_queues_per_evaluator_and_it_can_be_cancelled(desk_en
     assert [p for p, _, _ in sorted(env.desk.jobs.queue.queue)] == [1, 1]
     env.desk.jobs.submit("remove", 1, {"document_id": "none"})
     assert sorted(env.desk.jobs.queue.queue)[0][0] == 0
+
+
+def test_the_labelled_number_word_pairs_are_judged_right(embedder: SentenceTransformerEmbedder) -> None:
+    from evals.claims import PAIRS_NUMBER_WORDS, _predict, load_pairs, verdicts
+
+    pairs = load_pairs(PAIRS_NUMBER_WORDS)
+    assert len(pairs) >= 150 and {p.perturbation for p in pairs} == {"number_in_digits", "number_word_changed"}
+    flagged = _predict(verdicts(Verifier(encode=embedder.encode, threshold=0.0), pairs), 0.58)
+    changed = [f for p, f in zip(pairs, flagged, strict=True) if not p.supported]
+    digits = [f for p, f in zip(pairs, flagged, strict=True) if p.supported]
+    # Before number words were facts: 0 of 85 changed words caught, 70 of 85 rewrites in digits refused.
+    assert sum(changed) / len(changed) >= 0.9 and not any(digits)
