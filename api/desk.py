@@ -111,10 +111,11 @@ class Desk:
         """File name to live document hash."""
         return {r["file"]: r["document_id"] for r in self.index.catalog.documents()}
 
-    def audit_auth_failure(self, address: str, path: str, reason: str, token: str) -> None:
-        """Audit a refused token, at most `failed_auth_audit_limit` entries per client address: beyond it
-        the refusals are counted, and the next entry written says how many were not."""
-        if not self._auth_limiter.hit(self._auth_limit, "auth", address):
+    def audit_auth_failure(self, address: str, path: str, reason: str, token: str, bounded: bool = True) -> None:
+        """Audit a refused token. Unknown tokens add at most `failed_auth_audit_limit` entries per client
+        address (beyond it they are counted, and the next entry says how many were not); a revoked token or
+        a disabled user's is always written."""
+        if bounded and not self._auth_limiter.hit(self._auth_limit, "auth", address):
             with self._auth_lock:
                 self._auth_suppressed[address] = self._auth_suppressed.get(address, 0) + 1
             return

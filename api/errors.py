@@ -8,11 +8,13 @@ from ingest.errors import ConfigError, IndexMismatch, IngestError, NotFound, Reg
 
 
 class Unauthorized(RegassistError):
-    """No token, or one that is unknown or revoked. `reason` is for the audit log, never for the caller."""
+    """No token, or one that is unknown or revoked. `reason` is for the audit log, never for the caller;
+    `known`: the token exists (revoked, or its user disabled)."""
 
-    def __init__(self, message: str, reason: str = "") -> None:
+    def __init__(self, message: str, reason: str = "", known: bool = False) -> None:
         super().__init__(message)
         self.reason = reason or message
+        self.known = known
 
 
 class Forbidden(RegassistError):

@@ -52,7 +52,7 @@ class RequestGuard:
             with self.desk.db.session() as session:
                 return authenticate(session, token or None)
         except Unauthorized as exc:
-            self.desk.audit_auth_failure(address, path, exc.reason, token)
+            self.desk.audit_auth_failure(address, path, exc.reason, token, bounded=not exc.known)
             raise
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
