@@ -35,7 +35,7 @@ def read_html(name: str, markup: str) -> WebPage:
         deduplicate=True,
     )
     if doc is None or isinstance(doc, dict) or not (doc.text or "").strip():
-        raise IngestError(name, "no article text found in the HTML (only navigation, banners or an empty body)")
+        raise IngestError(name, "no text in the HTML body (no article: only navigation, banners or nothing)")
     return WebPage(
         text=doc.text or "", title=doc.title or None, date=doc.date or None, site=doc.sitename or doc.hostname or None
     )
