@@ -371,10 +371,7 @@ class Assistant:
     def _page_label(self, document_id: str, page: int) -> str:
         """A Word section's label, or the page number; "(OCR)" when the page text came from a scan."""
         info = self.index.catalog.page_info(document_id, page)
-        if info is None:
-            return f"p. {page}"
-        label = info.label or f"p. {page}"
-        return f"{label} (OCR)" if info.ocr else label
+        return f"p. {page}" if info is None else info.cite(page)
 
     def _page_of(self, chunk: Chunk, offset: int) -> int:
         """The page on which a character offset of a chunk falls; chunks may cross page breaks."""

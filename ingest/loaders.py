@@ -152,7 +152,13 @@ def _load_text(path: Path, data: bytes, options: LoadOptions) -> RawDocument:
 
 
 def _load_html(path: Path, data: bytes, options: LoadOptions) -> RawDocument:
-    page = read_html(path.name, _decode(path, data))
+    try:
+        markup: str | bytes = _decode(path, data)
+    except IngestError:
+        if b"\x00" in data[:4096]:
+            raise
+        markup = data  # not UTF-8: trafilatura reads the page's own charset declaration
+    page = read_html(path.name, markup)
     # The text-file cleaning still runs after trafilatura: it is what the bundled web pages saved as text
     # are measured with (no cookie, navigation or disclaimer line in any chunk).
     text = clean_web_text(page.text)
@@ -168,10 +174,12 @@ def _load_docx(path: Path, data: bytes, options: LoadOptions) -> RawDocument:
             path.name, f"Word file has {len(sections)} sections, more than the limit of {options.max_pages} (max_pages)"
         )
     texts = [tidy_whitespace(s.text) for s in sections]
+    # Not a text file to the chunker: Word marks its headings (the `#` lines), so no short paragraph is
+    # guessed to be one.
     return RawDocument(
         pages=tuple(texts),
         pdf_title=title,
-        is_text_file=True,
+        is_text_file=False,
         page_info=tuple(PageInfo(label=s.label) for s in sections),
     )
 

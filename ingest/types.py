@@ -58,6 +58,10 @@ class PageInfo:
         """Whether the page text came from OCR."""
         return self.ocr_confidence is not None
 
+    def cite(self, number: int) -> str:
+        """How a citation names page `number`: "p. 3", "p. 3 (OCR)" or "§4.2 Deviations"."""
+        return (self.label or f"p. {number}") + (" (OCR)" if self.ocr else "")
+
 
 @dataclass(frozen=True)
 class Chunk:

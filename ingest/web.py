@@ -21,7 +21,7 @@ class WebPage:
     site: str | None
 
 
-def read_html(name: str, markup: str) -> WebPage:
+def read_html(name: str, markup: str | bytes) -> WebPage:
     """Extract the article of a saved web page; raise IngestError naming the file when there is none."""
     import trafilatura
 

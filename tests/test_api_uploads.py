@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from api.routes.documents import DOCX_TYPE
-from tests.conftest import DeskEnv
+from tests.conftest import CORPUS, DeskEnv
 from tests.docxmaker import DEVIATION, make_sop_docx
 from tests.scanmaker import scan_of
 from tests.test_api_input import _incoming, _upload
@@ -29,6 +30,12 @@ def test_word_web_and_scanned_uploads_are_ingested_with_their_pages(desk_env: De
         ("SOP-QA-042.docx", make_sop_docx(), DOCX_TYPE),
         ("contract-labs.html", PAGE.encode(), "text/html"),
         ("annex11-scan.pdf", scan_of(ANNEX11, 2), "application/pdf"),
+        # The desk's corpus holds Annex 11 itself but not E6(R3): answers about E6 can only cite the scan.
+        (
+            "e6-page23-scan.pdf",
+            scan_of((CORPUS / "ICH_E6-R3_GCP_EMA-step5_2025.pdf").read_bytes(), 23),
+            "application/pdf",
+        ),
     ):
         r = _upload(env, name, body, ctype)
         assert r.status_code == 202, r.text  # type: ignore[attr-defined]
@@ -45,6 +52,20 @@ def test_word_web_and_scanned_uploads_are_ingested_with_their_pages(desk_env: De
     scanned = env.client.get(f"/api/documents/{scan_id}/pages/1", headers=env.auth("staff")).json()
     assert RISK in " ".join(scanned["text"].split())
     assert _incoming(env) == []
+    # Approved answers from the Word file and from a scan export with their section, and with "(OCR)".
+    ids = []
+    for question in (
+        "Who shall record every unplanned departure from an approved procedure in the deviation log?",
+        "When may the investigator break the treatment randomisation code of an investigator-blinded trial?",
+    ):
+        rec = env.ask(question)
+        r = env.client.post(f"/api/records/{rec['id']}/approve", json={"reason": "ok"}, headers=env.auth("reviewer"))
+        assert r.status_code == 200, r.text
+        ids.append(rec["id"])
+    md = env.client.post("/api/export", json={"ids": ids}, headers=env.auth("consultant")).text
+    refs = md.split("## References", 1)[1]
+    assert "SOP-QA-042 Deviation management §4.2 Deviations. “The deviation owner shall record" in refs, refs
+    assert re.search(r", page 1 \(OCR\)\. “[^”]*randomisation[^”]*” \(e6-page23-scan\.pdf, ", refs), refs
 
 
 def test_bad_word_web_and_scan_uploads_fail_by_name(desk_env: DeskEnv, monkeypatch: pytest.MonkeyPatch) -> None:

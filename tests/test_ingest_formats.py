@@ -11,6 +11,7 @@ import pytest
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
 from ingest.embedding import HashingEmbedder
+from ingest.loaders import load
 from ingest.pipeline import Index
 from ingest.settings import IngestSettings
 from ingest.types import Chunk
@@ -231,3 +232,11 @@ def test_missing_tesseract_fails_the_scan_by_name(tmp_path: Path, monkeypatch: p
     assert result.error.startswith("annex11-scan.pdf: needs OCR: page(s) 1 have no text layer")
     assert "Tesseract is missing" in result.error and "apt-get install tesseract-ocr" in result.error
     assert index.catalog.documents() == []
+
+
+def test_web_page_in_its_own_charset_is_read() -> None:
+    latin = PAGE.replace('charset="utf-8"', 'charset="iso-8859-1"').replace(
+        "Contract laboratories that test", "Les laboratoires sous-traitants (données validées) that test"
+    )
+    raw = load(Path("contract-labs.html"), latin.encode("latin-1"))
+    assert "Les laboratoires sous-traitants (données validées) that test" in raw.pages[0]
