@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TEXT_PDF = sorted(p.name for p in (ROOT / "corpus").glob("*.pdf"))
-SCANNED_FROM = "EC_EU-GMP-Annex11_computerised-systems_2011.pdf"
+SCANNED_FROM = "ICH_E6-R3_GCP_EMA-step5_2025.pdf"  # pages 20 on, rendered at 200 dpi, one scan a file
 DOCX_FROM = "ICH_E6-R3_GCP_EMA-step5_2025.pdf"
 
 
@@ -29,7 +29,7 @@ def _scans(folder: Path, pages: int) -> None:
 
     data = (ROOT / "corpus" / SCANNED_FROM).read_bytes()
     for n in range(pages):
-        (folder / f"scan-{n + 1:02d}.pdf").write_bytes(scan_of(data, 1 + n % 6))
+        (folder / f"scan-{n + 1:02d}.pdf").write_bytes(scan_of(data, 20 + n))
 
 
 def _docx(folder: Path, sections: int) -> None:
@@ -115,8 +115,9 @@ def main() -> None:
             ],
             capture_output=True,
             text=True,
-            check=True,
         )
+        if out.returncode:
+            sys.exit(f"{kind} failed:\n{out.stderr[-3000:]}")
         rows.append((kind, json.loads(out.stdout.strip().splitlines()[-1])))
     print("| format | files | pages | chunks | parse ms/page | ingest ms/page (with embedding) | peak memory MB |")
     print("|---|---|---|---|---|---|---|")
