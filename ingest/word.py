@@ -37,6 +37,10 @@ class _Open:
 
 
 def _text(el: Any) -> str:
+    # Paragraphs inside a table cell (or a nested table) are separate words, not run together.
+    for sub in el.iter("p", "td", "th", "li", "tr", "br"):
+        if sub is not el:
+            sub.tail = " " + (sub.tail or "")
     return re.sub(r"\s+", " ", "".join(el.itertext())).strip()
 
 
@@ -74,7 +78,7 @@ def _list_lines(el: Any, depth: int = 0) -> list[str]:
 
 def _table_lines(el: Any) -> list[str]:
     rows = []
-    for tr in el.iter("tr"):
+    for tr in el.xpath("./tr | ./thead/tr | ./tbody/tr"):  # a table nested in a cell stays in its cell
         cells = [_text(td).replace("|", "/") for td in tr if td.tag in ("td", "th")]
         if any(cells):
             rows.append("| " + " | ".join(cells) + " |")

@@ -240,3 +240,35 @@ def test_web_page_in_its_own_charset_is_read() -> None:
     )
     raw = load(Path("contract-labs.html"), latin.encode("latin-1"))
     assert "Les laboratoires sous-traitants (données validées) that test" in raw.pages[0]
+
+
+def test_word_table_cells_keep_their_paragraphs_apart_and_unstyled_text_is_one_section() -> None:
+    import io
+
+    from docx import Document
+
+    doc = Document()
+    doc.add_paragraph("Opening text before any heading.")
+    doc.add_heading("1 Scope", level=1)
+    table = doc.add_table(rows=2, cols=2)
+    table.cell(0, 0).text = "Equipment"
+    table.cell(0, 0).add_paragraph("and utilities")
+    table.cell(0, 1).text = "Owner"
+    inner = table.cell(1, 0).add_table(rows=1, cols=2)
+    inner.cell(0, 0).text, inner.cell(0, 1).text = "HPLC", "GC"
+    table.cell(1, 1).text = "QC"
+    p = doc.add_paragraph("Calibration is ")
+    p.add_run("always").bold = True
+    p.add_run(" recorded.")
+    buf = io.BytesIO()
+    doc.save(buf)
+    raw = load(Path("scope.docx"), buf.getvalue())
+    assert [i.label for i in raw.page_info] == ["§(before the first heading)", "§1 Scope"]
+    assert raw.pages[1].split("\n") == [
+        "# 1 Scope",
+        "",
+        "| Equipment and utilities | Owner |",
+        "| HPLC GC | QC |",
+        "",
+        "Calibration is always recorded.",
+    ]
