@@ -67,7 +67,8 @@ def ingest(
         index = Index(settings)
         from ingest.pipeline import expand_paths
 
-        bar = tqdm(total=len(expand_paths(paths)), unit="file", disable=not sys.stderr.isatty(), file=sys.stderr)
+        total = len(expand_paths(paths, settings.data_dir))
+        bar = tqdm(total=total, unit="file", disable=not sys.stderr.isatty(), file=sys.stderr)
 
         def progress(r: FileResult) -> None:
             bar.set_postfix_str(r.file[:40])
@@ -103,9 +104,13 @@ def ingest(
     out.print(table)
     if warmed:
         out.print(f"embedded {warmed} new sentence heads for the extractive answers")
+    if report.skipped:
+        out.print("skipped: " + ", ".join(f"{len(v)} {k}" for k, v in sorted(report.skipped.items())))
     for r in report.results:
         if r.outcome == "failed":
             out.print(f"[red]failed[/red] {r.error}")
+        for w in r.warnings:
+            out.print(f"[yellow]warning[/yellow] {w}")
     index.close()
     if report.count("failed") and not (report.count("added") + report.count("updated") + report.count("unchanged")):
         raise typer.Exit(1)

@@ -30,7 +30,7 @@ class TooLarge(RegassistError):
 
 
 class UnsupportedType(RegassistError):
-    """An upload that is not a PDF, text or Markdown file."""
+    """An upload of a type not accepted (PDF, .docx, HTML, text, Markdown), or whose content does not fit its name."""
 
 
 class BadInput(RegassistError):

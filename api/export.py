@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from api.models import Record
@@ -24,11 +25,20 @@ class Reference:
     quote: str
     file: str
     document_id: str
+    # From the catalog: "§4.2 Deviations" for a Word section, "p. 3 (OCR)" for a scanned page.
+    page_label: str = ""
 
     def line(self) -> str:
         """The reference as one line of prose."""
+        end = f". “{_flat(self.quote)}” ({self.file}, {self.document_id[:12]})"
+        if self.page_label.startswith("§"):
+            return f"{self.title} {self.page_label}{end}"
         section = f", section {self.section}" if self.section else ""
-        return f"{self.title}{section}, page {self.page}. “{_flat(self.quote)}” ({self.file}, {self.document_id[:12]})"
+        ocr = " (OCR)" if self.page_label.endswith("(OCR)") else ""
+        return f"{self.title}{section}, page {self.page}{ocr}{end}"
+
+
+PageLabel = Callable[[str, int], str]
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ def _xml_safe(s: str) -> str:
     return _NOT_XML.sub("", s)
 
 
-def assemble(records: list[Record]) -> tuple[list[Item], list[Reference]]:
+def assemble(records: list[Record], page_label: PageLabel | None = None) -> tuple[list[Item], list[Reference]]:
     """Items in the order given and the shared, renumbered reference list."""
     refs: dict[tuple[str, int, str], Reference] = {}
     items: list[Item] = []
@@ -96,7 +106,8 @@ def assemble(records: list[Record]) -> tuple[list[Item], list[Reference]]:
         for c in r.citations:
             key = (c.document_id, c.page, _flat(c.quote))
             if key not in refs:
-                refs[key] = Reference(len(refs) + 1, c.title, c.section, c.page, c.quote, c.file, c.document_id)
+                label = page_label(c.document_id, c.page) if page_label else ""
+                refs[key] = Reference(len(refs) + 1, c.title, c.section, c.page, c.quote, c.file, c.document_id, label)
             local[c.n] = refs[key].n
         version = r.versions[-1]
         text = _renumber(version.text, local)
@@ -118,9 +129,9 @@ def assemble(records: list[Record]) -> tuple[list[Item], list[Reference]]:
     return items, used
 
 
-def to_markdown(records: list[Record], title: str = "Drafted response") -> str:
+def to_markdown(records: list[Record], title: str = "Drafted response", page_label: PageLabel | None = None) -> str:
     """The response as Markdown."""
-    items, refs = assemble(records)
+    items, refs = assemble(records, page_label)
     out = [f"# {title}", ""]
     for i, it in enumerate(items, start=1):
         out += [f"## {i}. {it.question}", "", it.text, ""]
@@ -132,11 +143,11 @@ def to_markdown(records: list[Record], title: str = "Drafted response") -> str:
     return "\n".join(out) + "\n"
 
 
-def to_docx(records: list[Record], title: str = "Drafted response") -> bytes:
+def to_docx(records: list[Record], title: str = "Drafted response", page_label: PageLabel | None = None) -> bytes:
     """The response as a Word document."""
     from docx import Document
 
-    items, refs = assemble(records)
+    items, refs = assemble(records, page_label)
     doc = Document()
     doc.add_heading(_xml_safe(title), level=0)
     for i, it in enumerate(items, start=1):

@@ -168,7 +168,13 @@ class JobRunner:
         summary = {
             o: report.count(o)
             for o in ("added", "updated", "unchanged", "failed")  # type: ignore[misc]
-        } | {"chunks": report.chunks, "pages": report.pages, "errors": failed, "sentence_heads": summary_heads}
+        } | {
+            "chunks": report.chunks,
+            "pages": report.pages,
+            "errors": failed,
+            "warnings": [w for r in report.results for w in r.warnings],
+            "sentence_heads": summary_heads,
+        }
         with self.desk.db.session() as s:
             uid, name = self._user(user_id)
             append(self.desk.db, s, uid, name, "ingest", ",".join(p.name for p in paths)[:200], summary)

@@ -287,6 +287,7 @@ class Assistant:
                             quote_start=s,
                             quote_end=e,
                             status=chunk.meta.status,
+                            page_label=self._page_label(chunk.document_id, page),
                         )
                     )
                 nums.append(renumber[n])
@@ -371,6 +372,11 @@ class Assistant:
         return self._answer(
             question, answer_text, False, None, v.citations, v.claims, evidence, lat, t0, warnings, searched
         )
+
+    def _page_label(self, document_id: str, page: int) -> str:
+        """A Word section's label, or the page number; "(OCR)" when the page text came from a scan."""
+        info = self.index.catalog.page_info(document_id, page)
+        return f"p. {page}" if info is None else info.cite(page)
 
     def _page_of(self, chunk: Chunk, offset: int) -> int:
         """The page on which a character offset of a chunk falls; chunks may cross page breaks."""

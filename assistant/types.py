@@ -46,6 +46,8 @@ class Citation:
     quote_start: int
     quote_end: int
     status: str = "final"
+    # How a reader cites the page: "§4.2 Deviations" for a Word section, "p. 3 (OCR)" for a scanned page.
+    page_label: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's citation object."""
@@ -62,6 +64,7 @@ class Citation:
             "quote_start": self.quote_start,
             "quote_end": self.quote_end,
             "status": self.status,
+            "page_label": self.page_label or f"p. {self.page}",
         }
 
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from ingest.types import Chunk, DocumentMeta
+from ingest.types import Chunk, DocumentMeta, PageInfo
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS pages (
     document_id TEXT NOT NULL REFERENCES documents(document_id) ON DELETE CASCADE,
     number INTEGER NOT NULL,
     text TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    ocr_confidence REAL,
     PRIMARY KEY (document_id, number)
 );
 CREATE TABLE IF NOT EXISTS chunks (
@@ -77,6 +79,12 @@ class Catalog:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {str(r[1]) for r in self._db.execute("PRAGMA table_info(pages)")}
+        # Catalogs written before Word sections and OCR had pages without a label or confidence.
+        if "label" not in columns:
+            self._db.execute("ALTER TABLE pages ADD COLUMN label TEXT NOT NULL DEFAULT ''")
+        if "ocr_confidence" not in columns:
+            self._db.execute("ALTER TABLE pages ADD COLUMN ocr_confidence REAL")
 
     def close(self) -> None:
         """Close the connection."""
@@ -131,6 +139,13 @@ class Catalog:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    def page_info(self, document_id: str, number: int) -> PageInfo | None:
+        """How one page was read (OCR and its confidence) and how a citation names it."""
+        row = self._db.execute(
+            "SELECT label, ocr_confidence FROM pages WHERE document_id = ? AND number = ?", (document_id, number)
+        ).fetchone()
+        return None if row is None else PageInfo(label=str(row[0]), ocr_confidence=row[1])
+
     def replace_document(
         self,
         file: str,
@@ -139,6 +154,7 @@ class Catalog:
         pages: Sequence[str],
         size_bytes: int,
         chunks: Sequence[tuple[Chunk, str]],
+        page_info: Sequence[PageInfo] = (),
     ) -> list[str]:
         """Make `document_id` the live version of `file` in one transaction; return the chunk ids it retired."""
         with self.transaction() as db:
@@ -154,7 +170,14 @@ class Catalog:
                 "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (document_id, file, *[m[k] for k in _DOC_FIELDS], len(pages), size_bytes, time.time()),
             )
-            db.executemany("INSERT INTO pages VALUES (?,?,?)", [(document_id, i + 1, t) for i, t in enumerate(pages)])
+            info = list(page_info) or [PageInfo()] * len(pages)
+            db.executemany(
+                "INSERT INTO pages(document_id, number, text, label, ocr_confidence) VALUES (?,?,?,?,?)",
+                [
+                    (document_id, i + 1, t, p.label, p.ocr_confidence)
+                    for i, (t, p) in enumerate(zip(pages, info, strict=True))
+                ],
+            )
             db.executemany(
                 "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [

@@ -1,4 +1,4 @@
-"""Read PDF, text, Markdown and HTML files into cleaned 1-based pages."""
+"""Read PDF (OCR for scanned pages), Word, text, Markdown and HTML files into cleaned 1-based pages."""
 
 from __future__ import annotations
 
@@ -6,40 +6,66 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
-from ingest.cleaning import clean_pdf_pages, clean_web_text, tidy_whitespace
+from ingest.cleaning import clean_pdf_pages, clean_web_text, neutralise_markup, tidy_whitespace
 from ingest.errors import IngestError, NeedsOCR
+from ingest.ocr import ocr_pdf_pages
+from ingest.types import PageInfo
+from ingest.web import read_html
+from ingest.word import read_docx
 
-SUPPORTED = (".pdf", ".txt", ".md", ".markdown", ".html", ".htm")
-# Below this many characters on average per page, a PDF is a scan without a text layer.
+SUPPORTED = (".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm")
+# A PDF page with fewer characters than this in its text layer is a scanned page, and is OCRed.
+# No page of the bundled corpus is that short, so their text is exactly what it was before OCR existed.
 _MIN_CHARS_PER_PAGE = 20
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
+class LoadOptions:
+    """Limits and OCR settings a loader needs (from IngestSettings)."""
+
+    max_pages: int = 5000
+    # Pages whose mean Tesseract word confidence is below this are reported and not indexed: text read
+    # that poorly would be quoted to a reviewer as if the document said it.
+    ocr_min_confidence: float = 60.0
+    ocr_dpi: int = 300
+    ocr_lang: str = "eng"
+
+
+@dataclass(frozen=True)
 class RawDocument:
-    """Cleaned page texts of one file, before metadata and chunking."""
+    """Cleaned page texts of one file, before metadata and chunking.
+
+    `pdf_title` is the title the file gives itself (PDF info, Word core properties, HTML <title>).
+    `page_info` is empty or has one entry per page; `warnings` name pages read but not indexed.
+    """
 
     pages: tuple[str, ...]
     pdf_title: str | None
     is_text_file: bool
+    page_info: tuple[PageInfo, ...] = ()
+    warnings: tuple[str, ...] = ()
+    date: str | None = None
+    site: str | None = None
 
 
-def load(path: Path, data: bytes, max_pages: int = 5000) -> RawDocument:
+def load(path: Path, data: bytes, max_pages: int = 5000, options: LoadOptions | None = None) -> RawDocument:
     """Load `data` (the bytes of `path`) by its extension; raise IngestError naming the file."""
+    options = options or LoadOptions(max_pages=max_pages)
     suffix = path.suffix.lower()
     loader = _LOADERS.get(suffix)
     if loader is None:
         raise IngestError(path.name, f"unsupported file type '{suffix or '(none)'}'; supported: {', '.join(SUPPORTED)}")
     if not data.strip():
         raise IngestError(path.name, "file is empty")
-    return loader(path, data, max_pages)
+    return loader(path, data, options)
 
 
-def _load_pdf(path: Path, data: bytes, max_pages: int) -> RawDocument:
+def _load_pdf(path: Path, data: bytes, options: LoadOptions) -> RawDocument:
+    max_pages = options.max_pages
     import io
 
     from pypdf import PdfReader
@@ -71,10 +97,33 @@ def _load_pdf(path: Path, data: bytes, max_pages: int) -> RawDocument:
         raise IngestError(path.name, "PDF is encrypted with a password; supply an unencrypted copy") from exc
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
         raise IngestError(path.name, f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
-    total = sum(len(t.strip()) for t in texts)
-    if total < _MIN_CHARS_PER_PAGE * n:
-        raise NeedsOCR(path.name, f"needs OCR: {n} pages but only {total} characters of text (no text layer)")
-    return RawDocument(pages=tuple(clean_pdf_pages(texts)), pdf_title=_plausible_title(title), is_text_file=False)
+    scanned = [i for i, t in enumerate(texts, start=1) if len(t.strip()) < _MIN_CHARS_PER_PAGE]
+    if not scanned:
+        return RawDocument(pages=tuple(clean_pdf_pages(texts)), pdf_title=_plausible_title(title), is_text_file=False)
+    info = [PageInfo() for _ in texts]
+    warnings: list[str] = []
+    read = ocr_pdf_pages(path.name, data, scanned, dpi=options.ocr_dpi, lang=options.ocr_lang)
+    for number, page in read.items():
+        if not page.text.strip():
+            continue
+        if page.confidence < options.ocr_min_confidence:
+            warnings.append(
+                f"{path.name}: page {number} not indexed: OCR confidence {page.confidence:.0f} is below "
+                f"{options.ocr_min_confidence:.0f} (ocr_min_confidence); check the scan"
+            )
+            continue
+        texts[number - 1] = page.text
+        info[number - 1] = PageInfo(ocr_confidence=round(page.confidence, 1))
+    if sum(len(t.strip()) for t in texts) < _MIN_CHARS_PER_PAGE:
+        reason = "; ".join(w.split(": ", 1)[1] for w in warnings) or "OCR found no text on them"
+        raise NeedsOCR(path.name, f"no text layer on its {n} page(s), and {reason}")
+    return RawDocument(
+        pages=tuple(clean_pdf_pages(texts)),
+        pdf_title=_plausible_title(title),
+        is_text_file=False,
+        page_info=tuple(info),
+        warnings=tuple(warnings),
+    )
 
 
 def _plausible_title(title: str | None) -> str | None:
@@ -95,60 +144,44 @@ def _decode(path: Path, data: bytes) -> str:
         ) from exc
 
 
-def _load_text(path: Path, data: bytes, max_pages: int) -> RawDocument:
+def _load_text(path: Path, data: bytes, options: LoadOptions) -> RawDocument:
     text = clean_web_text(_decode(path, data))
     if not text.strip():
         raise IngestError(path.name, "no text left after removing boilerplate")
     return RawDocument(pages=(text,), pdf_title=None, is_text_file=True)
 
 
-class _HTMLText(HTMLParser):
-    _SKIP = frozenset({"script", "style", "nav", "header", "footer", "aside", "form", "noscript", "svg"})
-    _BLOCK = frozenset(
-        {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "table"}
-    )
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-        self._skip_depth = 0
-        self.title = ""
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip_depth += 1
-        elif tag == "title":
-            self._in_title = True
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-        if tag in {"h1", "h2", "h3", "h4", "h5", "h6"} and not self._skip_depth:
-            self.parts.append("#" * int(tag[1]) + " ")
-        if tag == "li" and not self._skip_depth:
-            self.parts.append("• ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skip_depth:
-            self._skip_depth -= 1
-        elif tag == "title":
-            self._in_title = False
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-        elif not self._skip_depth:
-            self.parts.append(re.sub(r"\s+", " ", data))
-
-
-def _load_html(path: Path, data: bytes, max_pages: int) -> RawDocument:
-    parser = _HTMLText()
-    parser.feed(_decode(path, data))
-    text = clean_web_text(tidy_whitespace("".join(parser.parts)))
+def _load_html(path: Path, data: bytes, options: LoadOptions) -> RawDocument:
+    try:
+        markup: str | bytes = _decode(path, data)
+    except IngestError:
+        if b"\x00" in data[:4096]:
+            raise
+        markup = data  # not UTF-8: trafilatura reads the page's own charset declaration
+    page = read_html(path.name, markup)
+    # The text-file cleaning still runs after trafilatura: it is what the bundled web pages saved as text
+    # are measured with (no cookie, navigation or disclaimer line in any chunk).
+    text = clean_web_text(page.text)
     if not text.strip():
-        raise IngestError(path.name, "no text in the HTML body")
-    return RawDocument(pages=(text,), pdf_title=parser.title.strip() or None, is_text_file=True)
+        raise IngestError(path.name, "no text in the HTML body after removing boilerplate")
+    return RawDocument(pages=(text,), pdf_title=page.title, is_text_file=True, date=page.date, site=page.site)
+
+
+def _load_docx(path: Path, data: bytes, options: LoadOptions) -> RawDocument:
+    sections, title = read_docx(path.name, data)
+    if len(sections) > options.max_pages:
+        raise IngestError(
+            path.name, f"Word file has {len(sections)} sections, more than the limit of {options.max_pages} (max_pages)"
+        )
+    texts = [neutralise_markup(tidy_whitespace(s.text)) for s in sections]
+    # Not a text file to the chunker: Word marks its headings (the `#` lines), so no short paragraph is
+    # guessed to be one.
+    return RawDocument(
+        pages=tuple(texts),
+        pdf_title=title,
+        is_text_file=False,
+        page_info=tuple(PageInfo(label=s.label) for s in sections),
+    )
 
 
 try:
@@ -156,8 +189,9 @@ try:
 except ImportError:  # pragma: no cover - older pypdf
     DependencyError = ImportError  # type: ignore[misc,assignment]
 
-_LOADERS: dict[str, Callable[[Path, bytes, int], RawDocument]] = {
+_LOADERS: dict[str, Callable[[Path, bytes, LoadOptions], RawDocument]] = {
     ".pdf": _load_pdf,
+    ".docx": _load_docx,
     ".txt": _load_text,
     ".md": _load_text,
     ".markdown": _load_text,

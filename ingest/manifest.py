@@ -40,8 +40,13 @@ def load_manifest(folder: Path) -> dict[str, DocumentMeta]:
     return out
 
 
-def infer_meta(path: Path, first_text: str, pdf_title: str | None = None) -> DocumentMeta:
-    """Guess metadata for a file dropped in without a manifest entry, from its name and first page."""
+def infer_meta(
+    path: Path, first_text: str, pdf_title: str | None = None, date: str | None = None, site: str | None = None
+) -> DocumentMeta:
+    """Guess metadata for a file dropped in without a manifest entry, from its name and first page.
+
+    A web page's own date and site name (from its metadata) give the year and the source.
+    """
     stem = path.stem
     prefix = re.split(r"[_\-\s]", stem, maxsplit=1)[0].upper()
     body, jurisdiction = _BODIES.get(prefix, ("unknown", "unknown"))
@@ -59,7 +64,7 @@ def infer_meta(path: Path, first_text: str, pdf_title: str | None = None) -> Doc
         doc_type = "strategy"
     else:
         doc_type = "unknown"
-    years = [int(y) for y in re.findall(r"(?<!\d)(19[89]\d|20[0-4]\d)(?!\d)", stem)]
+    years = [int(y) for y in re.findall(r"(?<!\d)(19[89]\d|20[0-4]\d)(?!\d)", stem + " " + (date or "")[:4])]
     title = (pdf_title or "").strip() or _first_line(first_text) or stem.replace("_", " ")
     return DocumentMeta(
         title=title[:200],
@@ -68,7 +73,7 @@ def infer_meta(path: Path, first_text: str, pdf_title: str | None = None) -> Doc
         doc_type=doc_type,
         status="draft" if is_draft else "final",
         year=max(years) if years else None,
-        source=path.name,
+        source=f"{site} ({path.name})" if site else path.name,
     )
 
 

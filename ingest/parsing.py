@@ -13,9 +13,9 @@ from typing import Any
 from ingest.chunking import chunk_id, chunk_pages, document_id
 from ingest.embedding import MODEL_MAX_TOKENS, token_counter
 from ingest.errors import IngestError
-from ingest.loaders import load
+from ingest.loaders import LoadOptions, load
 from ingest.manifest import infer_meta
-from ingest.types import Chunk, DocumentMeta
+from ingest.types import Chunk, DocumentMeta, PageInfo
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class Parsed:
     size_bytes: int
     chunks: tuple[tuple[Chunk, str], ...]
     seconds: float
+    page_info: tuple[PageInfo, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 def embed_text_for(chunk: Chunk, count: Callable[[str], int], budget: int) -> str:
@@ -45,13 +47,21 @@ def embed_text_for(chunk: Chunk, count: Callable[[str], int], budget: int) -> st
 
 
 def parse_file(
-    path: str, data: bytes, meta: DocumentMeta | None, max_pages: int, max_tokens: int, model: str, embed_context: bool
+    path: str,
+    data: bytes,
+    meta: DocumentMeta | None,
+    max_pages: int,
+    max_tokens: int,
+    model: str,
+    embed_context: bool,
+    options: LoadOptions | None = None,
 ) -> Parsed:
     """Load, clean and chunk one file (runs in a worker process)."""
     t0 = time.perf_counter()
     p = Path(path)
-    raw = load(p, data, max_pages=max_pages)
-    meta = meta or infer_meta(p, raw.pages[0] if raw.pages else "", raw.pdf_title)
+    raw = load(p, data, max_pages=max_pages, options=options)
+    first = next((t for t in raw.pages if t.strip()), "")
+    meta = meta or infer_meta(p, first, raw.pdf_title, date=raw.date, site=raw.site)
     count = token_counter(model)
     doc_id = document_id(data)
     spans = chunk_pages(raw.pages, count, max_tokens=max_tokens, is_text_file=raw.is_text_file)
@@ -77,7 +87,17 @@ def parse_file(
             meta=meta,
         )
         chunks.append((c, embed_text_for(c, count, budget) if embed_context else c.text))
-    return Parsed(p.name, doc_id, meta, raw.pages, len(data), tuple(chunks), time.perf_counter() - t0)
+    return Parsed(
+        p.name,
+        doc_id,
+        meta,
+        raw.pages,
+        len(data),
+        tuple(chunks),
+        time.perf_counter() - t0,
+        raw.page_info,
+        raw.warnings,
+    )
 
 
 def safe_parse(*args: Any) -> Parsed | IngestError:

@@ -27,6 +27,7 @@ from ingest.chunking import chunker_identity, document_id
 from ingest.embedding import EncodingEmbedder, make_embedder
 from ingest.errors import IndexMismatch, IngestError, NotFound
 from ingest.lexical import LexicalIndex
+from ingest.loaders import SUPPORTED, LoadOptions
 from ingest.manifest import MANIFEST_NAME, load_manifest
 from ingest.parsing import Parsed, exit_with_parent, safe_parse
 from ingest.settings import IngestSettings
@@ -48,6 +49,7 @@ class FileResult:
     chunks: int = 0
     pages: int = 0
     error: str | None = None
+    warnings: tuple[str, ...] = ()  # pages read but not indexed (an OCR page below the confidence floor)
 
 
 @dataclass
@@ -58,6 +60,7 @@ class IngestReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     parse_seconds: float = 0.0
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # why -> paths, from walking folders
 
     def count(self, outcome: Outcome) -> int:
         """How many files ended with `outcome`."""
@@ -111,17 +114,66 @@ def _folder_lock(folder: Path) -> threading.Lock:
         return _FOLDER_LOCKS.setdefault(folder.resolve(), threading.Lock())
 
 
-def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files named, and supported files under folders named (corpus description files skipped)."""
-    out: list[Path] = []
+@dataclass(frozen=True)
+class Walk:
+    """The files an ingest will read, and what walking the folders left out, by reason."""
+
+    files: list[Path]
+    skipped: dict[str, list[str]]
+
+
+def _is_data_folder(folder: Path, data_dir: Path | None) -> bool:
+    if data_dir is not None and folder.resolve() == data_dir.resolve():
+        return True
+    # Another regassist data folder (a copy, or one set by REGASSIST_DATA_DIR for another index).
+    return (folder / "catalog.sqlite3").is_file() and (folder / "lexical").is_dir()
+
+
+def walk(paths: Iterable[Path], data_dir: Path | None = None) -> Walk:
+    """Files named, and supported files under folders named, as a person expects a folder to be read.
+
+    Under a folder, hidden files and folders, regassist's own data folder, the corpus description
+    files and files of unsupported types are skipped and counted by reason. A file named explicitly is
+    always read (an unsupported one then fails with a message that says so).
+    """
+    files: list[Path] = []
+    skipped: dict[str, list[str]] = {}
+
+    def skip(reason: str, path: Path) -> None:
+        skipped.setdefault(reason, []).append(str(path))
+
+    def visit(folder: Path) -> None:
+        for entry in sorted(folder.iterdir()):
+            if entry.name.startswith("."):
+                skip("hidden", entry)
+            elif entry.is_dir():
+                if _is_data_folder(entry, data_dir):
+                    skip("regassist data folder", entry)
+                else:
+                    visit(entry)
+            elif not entry.is_file():
+                skip("not a regular file", entry)
+            elif entry.name in _NOT_DOCUMENTS:
+                skip("corpus description", entry)
+            elif entry.suffix.lower() not in SUPPORTED:
+                skip(f"type {entry.suffix.lower() or '(none)'}", entry)
+            else:
+                files.append(entry)
+
     for p in paths:
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and not f.name.startswith(".") and f.name not in _NOT_DOCUMENTS:
-                    out.append(f)
+            if _is_data_folder(p, data_dir):
+                skip("regassist data folder", p)
+            else:
+                visit(p)
         else:
-            out.append(p)
-    return out
+            files.append(p)
+    return Walk(files, skipped)
+
+
+def expand_paths(paths: Iterable[Path], data_dir: Path | None = None) -> list[Path]:
+    """The files `walk` would read."""
+    return walk(paths, data_dir).files
 
 
 class Index:
@@ -245,7 +297,9 @@ class Index:
         paths = list(paths)
         self.reconcile()
         report = IngestReport()
-        files = expand_paths(paths)
+        walked = walk(paths, self.data_dir)
+        files = walked.files
+        report.skipped = walked.skipped
         manifests: dict[Path, dict[str, DocumentMeta]] = {}
         todo: list[tuple[Path, bytes, DocumentMeta | None, str | None]] = []
         batch: dict[str, str] = {}
@@ -294,13 +348,26 @@ class Index:
             report.embed_seconds += time.perf_counter() - te
             self.vectors.upsert(ids, vecs, [_chroma_metadata(c) for c, _ in parsed.chunks])
             retired = self.catalog.replace_document(
-                parsed.file, parsed.document_id, parsed.meta, parsed.pages, parsed.size_bytes, parsed.chunks
+                parsed.file,
+                parsed.document_id,
+                parsed.meta,
+                parsed.pages,
+                parsed.size_bytes,
+                parsed.chunks,
+                parsed.page_info,
             )
             self.vectors.delete(retired)
             outcome: Outcome = "updated" if old_id else "added"
             self._record(
                 report,
-                FileResult(parsed.file, outcome, parsed.document_id, len(parsed.chunks), len(parsed.pages)),
+                FileResult(
+                    parsed.file,
+                    outcome,
+                    parsed.document_id,
+                    len(parsed.chunks),
+                    len(parsed.pages),
+                    warnings=parsed.warnings,
+                ),
                 progress,
             )
         if prune:
@@ -324,8 +391,9 @@ class Index:
     ) -> Iterator[tuple[tuple[Path, bytes, DocumentMeta | None, str | None], Parsed | IngestError]]:
         """Parse files in a worker process while the caller embeds, so parsing hides behind embedding."""
         s = self.settings
+        options = LoadOptions(s.max_pages, s.ocr_min_confidence, s.ocr_dpi, s.ocr_lang)
         args = [
-            (str(f), data, meta, s.max_pages, s.chunk_max_tokens, s.embed_model, s.embed_context)
+            (str(f), data, meta, s.max_pages, s.chunk_max_tokens, s.embed_model, s.embed_context, options)
             for f, data, meta, _ in todo
         ]
         if len(todo) <= 1:

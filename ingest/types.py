@@ -42,6 +42,28 @@ class Page:
 
 
 @dataclass(frozen=True)
+class PageInfo:
+    """How a page was read and how a citation names it, stored with the page.
+
+    `label` is "" for a PDF page (cited by number) and the section for a Word file ("§4.2 Deviations",
+    whose "pages" are its heading-delimited sections). `ocr_confidence` is Tesseract's mean word
+    confidence (0-100) for a page read by OCR, None for a text layer.
+    """
+
+    label: str = ""
+    ocr_confidence: float | None = None
+
+    @property
+    def ocr(self) -> bool:
+        """Whether the page text came from OCR."""
+        return self.ocr_confidence is not None
+
+    def cite(self, number: int) -> str:
+        """How a citation names page `number`: "p. 3", "p. 3 (OCR)" or "§4.2 Deviations"."""
+        return (self.label or f"p. {number}") + (" (OCR)" if self.ocr else "")
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A retrievable span of a document with exact provenance.
 

@@ -50,8 +50,9 @@ def test_each_bad_file_is_reported_and_the_rest_ingested(tmp_path: Path) -> None
         "empty.txt": "file is empty",
         "garbage.pdf": "not a PDF",
         "latin1.txt": "not valid UTF-8",
-        "notes.docx": "unsupported file type '.docx'",
-        "scan.pdf": "needs OCR",
+        "notes.docx": "corrupt or unreadable Word file",
+        # Three blank pages: OCR runs on each (no text layer) and finds nothing to index.
+        "scan.pdf": "no text layer on its 3 page(s), and OCR found no text",
     }
     assert set(errors) == set(expected)
     for file, reason in expected.items():

@@ -29,13 +29,21 @@ from ingest.manifest import MANIFEST_NAME
 
 router = APIRouter(prefix="/api", tags=["documents"])
 
-TYPES = {".pdf": ("application/pdf",), ".txt": ("text/plain",), ".md": ("text/markdown", "text/plain")}
-_SAFE_NAME = re.compile(r"^[\w][\w .()\-]{0,150}\.(pdf|txt|md)$", re.IGNORECASE)
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+TYPES = {
+    ".pdf": ("application/pdf",),
+    ".docx": (DOCX_TYPE,),
+    ".html": ("text/html",),
+    ".htm": ("text/html",),
+    ".txt": ("text/plain",),
+    ".md": ("text/markdown", "text/plain"),
+}
+_SAFE_NAME = re.compile(r"^[\w][\w .()\-]{0,150}\.(pdf|docx|html?|txt|md)$", re.IGNORECASE)
 _BODY = {
     "required": True,
     "content": {
         t: {"schema": {"type": "string", "format": "binary"}}
-        for t in ("application/pdf", "text/plain", "text/markdown")
+        for t in ("application/pdf", DOCX_TYPE, "text/html", "text/plain", "text/markdown")
     },
 }
 
@@ -62,7 +70,8 @@ def documents(desk: DeskDep, _who: DocReader) -> list[DocumentOut]:
     "/documents",
     status_code=202,
     response_model=JobOut,
-    summary="Upload a PDF, text or Markdown file as the raw request body; it is ingested in the background",
+    summary="Upload a PDF (scans are OCRed), Word (.docx), HTML, text or Markdown file as the raw request body; "
+    "it is ingested in the background",
     openapi_extra={"requestBody": _BODY},
 )
 async def upload(
@@ -77,7 +86,7 @@ async def upload(
 ) -> JobOut:
     name = Path(filename).name
     if name != filename or not _SAFE_NAME.match(name):
-        raise BadInput(f"filename: '{filename}' must be a plain file name ending in .pdf, .txt or .md")
+        raise BadInput(f"filename: '{filename}' must be a plain file name ending in {', '.join(TYPES)}")
     suffix = Path(name).suffix.lower()
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in TYPES[suffix]:
@@ -103,6 +112,9 @@ async def upload(
             raise BadInput(f"{name}: the body is empty")
         if suffix == ".pdf" and not head.startswith(b"%PDF-"):
             raise UnsupportedType(f"{name}: the content is not a PDF (it does not start with %PDF-)")
+        if suffix == ".docx" and not head.startswith(b"PK\x03\x04"):
+            # A .docx is a zip; an old binary .doc (or anything else) renamed to .docx is refused here.
+            raise UnsupportedType(f"{name}: the content is not a Word .docx file (it is not a zip package)")
         twin = desk.index.catalog.document(await run_in_threadpool(lambda: document_id(incoming.read_bytes())))
         if twin is not None and twin["file"] != name:
             raise Conflict(

@@ -122,14 +122,20 @@ def export(body: ExportIn, desk: DeskDep, session: SessionDep, who: ExportUser) 
     append(
         desk.db, session, who.id, who.name, "export", ",".join(body.ids)[:200], {"ids": body.ids, "format": body.format}
     )
+    catalog = desk.index.catalog
+
+    def page_label(document_id: str, page: int) -> str:
+        info = catalog.page_info(document_id, page)
+        return "" if info is None else info.cite(page)
+
     if body.format == "docx":
         return Response(
-            to_docx(chosen, body.title),
+            to_docx(chosen, body.title, page_label),
             media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
             headers={"Content-Disposition": 'attachment; filename="regassist-response.docx"'},
         )
     return Response(
-        to_markdown(chosen, body.title),
+        to_markdown(chosen, body.title, page_label),
         media_type="text/markdown; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="regassist-response.md"'},
     )

@@ -322,7 +322,9 @@ async function waitJob(id, statusEl) {
 $("#upload-go").onclick = () => {
   const file = $("#upload-file").files[0];
   if (!file) return;
-  const type = file.name.toLowerCase().endsWith(".pdf") ? "application/pdf" : file.name.toLowerCase().endsWith(".md") ? "text/markdown" : "text/plain";
+  const ext = file.name.toLowerCase().split(".").pop();
+  const type = { pdf: "application/pdf", md: "text/markdown", html: "text/html", htm: "text/html",
+    docx: "application/vnd.openxmlformats-officedocument.wordprocessingml.document" }[ext] || "text/plain";
   const xhr = new XMLHttpRequest();
   const bar = $("#upload-progress");
   bar.hidden = false;
