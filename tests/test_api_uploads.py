@@ -26,18 +26,21 @@ def _docs(env: DeskEnv) -> dict[str, dict[str, object]]:
 
 def test_word_web_and_scanned_uploads_are_ingested_with_their_pages(desk_env: DeskEnv) -> None:
     env = desk_env
-    for name, body, ctype in (
-        ("SOP-QA-042.docx", make_sop_docx(), DOCX_TYPE),
-        ("contract-labs.html", PAGE.encode(), "text/html"),
-        ("annex11-scan.pdf", scan_of(ANNEX11, 2), "application/pdf"),
+    # The admin names the SOP; an upload's title never comes from its own text.
+    sop = {"title": "SOP-QA-042 Deviation management"}
+    for name, body, ctype, form in (
+        ("SOP-QA-042.docx", make_sop_docx(), DOCX_TYPE, sop),
+        ("contract-labs.html", PAGE.encode(), "text/html", {}),
+        ("annex11-scan.pdf", scan_of(ANNEX11, 2), "application/pdf", {}),
         # The desk's corpus holds Annex 11 itself but not E6(R3): answers about E6 can only cite the scan.
         (
             "e6-page23-scan.pdf",
             scan_of((CORPUS / "ICH_E6-R3_GCP_EMA-step5_2025.pdf").read_bytes(), 23),
             "application/pdf",
+            {},
         ),
     ):
-        r = _upload(env, name, body, ctype)
+        r = _upload(env, name, body, ctype, **form)
         assert r.status_code == 202, r.text  # type: ignore[attr-defined]
         job = env.wait_job(r.json()["id"])  # type: ignore[attr-defined]
         assert job["status"] == "done" and job["result"]["added"] == 1, job  # type: ignore[index]
@@ -59,7 +62,9 @@ def test_word_web_and_scanned_uploads_are_ingested_with_their_pages(desk_env: De
         "When may the investigator break the treatment randomisation code of an investigator-blinded trial?",
     ):
         rec = env.ask(question)
-        r = env.client.post(f"/api/records/{rec['id']}/approve", json={"reason": "ok"}, headers=env.auth("reviewer"))
+        r = env.client.post(
+            f"/api/records/{rec['id']}/approve", json={"reason": "ok", "version": 1}, headers=env.auth("reviewer")
+        )
         assert r.status_code == 200, r.text
         ids.append(rec["id"])
     md = env.client.post("/api/export", json={"ids": ids}, headers=env.auth("consultant")).text

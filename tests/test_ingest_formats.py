@@ -116,8 +116,9 @@ def test_word_sections_are_pages_with_heading_paths_lists_tables_and_footnotes(i
     assert "1) Open a deviation record in the log" in lines and "3) Assess the impact on released batches" in lines
     assert "| " + " | ".join(sop.TABLE_ROW) + " |" in lines
     # The footnote stands apart, after the body text; the sentence keeps only its marker.
-    assert f"[1] {sop.FOOTNOTE}" in lines
-    assert f"{sop.DEVIATION}.[1]" in lines
+    # Footnotes stay apart from the body; their markers read (1), never [1], which is how answers cite.
+    assert f"(1) {sop.FOOTNOTE}" in lines
+    assert f"{sop.DEVIATION}.(1)" in lines
     # Tracked changes read as accepted: the deleted words and the comment are nowhere in the index.
     everything = "\n".join(index.catalog.page_text(doc_id, n) or "" for n in range(1, 6))
     assert sop.INSERTED in everything
