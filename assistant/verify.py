@@ -155,6 +155,10 @@ _NUMBER_WORD = re.compile(
 )
 
 
+_NUMBER_WORDS = frozenset(_CARDINAL) | frozenset(_ORDINAL_WORDS)
+_LOWER_WORD = re.compile(r"[a-z]+")
+
+
 def spell_out_numbers(text: str, keep_ambiguous: bool = True) -> str:
     """Number words as digits ("ten years" → "10 years", "twenty-five" → "25", "third" → "3rd", "twice" → "2"),
     so that a number is the same fact however it is written."""
@@ -168,6 +172,9 @@ def spell_out_numbers(text: str, keep_ambiguous: bool = True) -> str:
             return m.group(0)
         return str(_CARDINAL[word]) if word in _CARDINAL else _ordinal(_ORDINAL_WORDS[word])
 
+    # Most sentences hold no number word: one scan for words first, the many-alternative pattern only if needed.
+    if _NUMBER_WORDS.isdisjoint(_LOWER_WORD.findall(text.lower())):
+        return text
     return _NUMBER_WORD.sub(digits, text)
 
 
