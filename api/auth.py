@@ -128,5 +128,9 @@ def bootstrap_admin(session: Session, admin_token: str | None) -> tuple[bool, st
     """
     if session.scalar(select(User.id).limit(1)) is not None:
         return False, None
-    _, token = create_user(session, "admin", "admin", admin_token)
+    user, token = create_user(session, "admin", "admin", admin_token)
+    # The person starting the service is the admin; the printed token is theirs alone.
+    session.flush()
+    for t in session.scalars(select(Token).where(Token.user_id == user.id)):
+        t.provisional = False
     return True, None if admin_token else token

@@ -197,7 +197,7 @@ class UserOut(BaseModel):
 
 
 class SessionOut(UserOut):
-    """The signed-in user, and whether their token is one an admin issued (to be exchanged before signing off)."""
+    """The signed-in user; `provisional`: a reviewer whose token an admin issued, to exchange before signing off."""
 
     provisional: bool
 

@@ -34,7 +34,7 @@ def test_migrations_build_the_models_schema_on_sqlite(tmp_path: Path) -> None:
     assert _diff(db) == []
     with db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"  # the newest
     assert {"audit", "records", "record_versions", "citations", "reviews", "users", "tokens", "jobs"} <= set(
         inspect(db.engine).get_table_names()
     )

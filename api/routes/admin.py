@@ -28,7 +28,8 @@ def sign_in(desk: DeskDep, session: SessionDep, who: UserDep) -> SessionOut:
     audit.append(desk.db, session, who.id, who.name, "login", who.name, {"role": who.role})
     user = session.get(User, who.id)
     assert user is not None
-    return SessionOut(**user_out(user).model_dump(), provisional=who.provisional)
+    # Only a sign-off needs a token nobody else has seen; other roles keep the token they were given.
+    return SessionOut(**user_out(user).model_dump(), provisional=who.provisional and who.can("review"))
 
 
 @router.get("/me", response_model=UserOut, summary="Who the token belongs to")
