@@ -26,8 +26,8 @@ class IndexIdentity:
     dimension: int
     chunker_version: str
     # What computed the vectors ("onnxruntime", "torch") and at which precision ("fp32", "int8").
-    embed_runtime: str = "onnxruntime"
-    embed_precision: str = "fp32"
+    embed_runtime: str
+    embed_precision: str
 
     def as_metadata(self) -> dict[str, str | int]:
         """Chroma collection metadata."""
