@@ -1,22 +1,27 @@
-"""The `regassist` command line."""
+"""The `regassist` command line.
+
+Each command imports what it needs when it runs: `--help`, `docs` and `audit` load no model, no Chroma
+and no LangChain, and `ask` loads what answering needs (ONNX Runtime, Chroma, BM25), never torch.
+`tests/test_api_cli_imports.py` keeps it so.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from api.desk_cli import audit_app, serve, users_app
-from assistant.sentences import normalise
-from assistant.types import Answer
 from evals.cli import eval_app
 from ingest.errors import RegassistError
-from ingest.pipeline import FileResult, Index
-from ingest.settings import IngestSettings
+
+if TYPE_CHECKING:
+    from assistant.types import Answer
+    from ingest.settings import IngestSettings
 
 app = typer.Typer(
     help="regassist: cited answers from regulatory guidance.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -32,6 +37,8 @@ err = Console(stderr=True)
 
 
 def _settings(data_dir: Path | None) -> IngestSettings:
+    from ingest.settings import IngestSettings
+
     s = IngestSettings()
     return s.model_copy(update={"data_dir": data_dir}) if data_dir else s
 
@@ -56,6 +63,8 @@ def ingest(
     """Ingest regulatory documents into the index."""
     from tqdm import tqdm
 
+    from ingest.pipeline import FileResult, Index, expand_paths
+
     settings = _settings(data_dir)
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -65,8 +74,6 @@ def ingest(
         if rebuild:
             Index.wipe(settings)
         index = Index(settings)
-        from ingest.pipeline import expand_paths
-
         total = len(expand_paths(paths, settings.data_dir))
         bar = tqdm(total=total, unit="file", disable=not sys.stderr.isatty(), file=sys.stderr)
 
@@ -122,13 +129,13 @@ def docs(ctx: typer.Context, data_dir: DataDir = None) -> None:
     if ctx.invoked_subcommand is not None:
         ctx.obj = data_dir
         return
-    try:
-        index = Index(_settings(data_dir))
-    except RegassistError as exc:
-        _fail(exc)
-        return
-    rows = index.catalog.documents()
-    table = Table(title=f"{len(rows)} documents in {index.data_dir}")
+    # The catalog alone lists documents: no Chroma, no model (README "Runtime").
+    from ingest.catalog import Catalog
+
+    settings = _settings(data_dir)
+    catalog = Catalog(settings.data_dir / "catalog.sqlite3")
+    rows = catalog.documents()
+    table = Table(title=f"{len(rows)} documents in {settings.data_dir}")
     for col in ("id", "title", "body", "type", "status", "year", "pages", "chunks", "file"):
         table.add_column(col, overflow="fold")
     for r in rows:
@@ -144,7 +151,7 @@ def docs(ctx: typer.Context, data_dir: DataDir = None) -> None:
             r["file"],
         )
     out.print(table)
-    index.close()
+    catalog.close()
 
 
 @docs_app.command("remove")
@@ -154,6 +161,8 @@ def docs_remove(
     data_dir: DataDir = None,
 ) -> None:
     """Remove a document and its chunks from every index."""
+    from ingest.pipeline import Index
+
     try:
         index = Index(_settings(data_dir or ctx.obj))
         n = index.remove(document_id)
@@ -165,6 +174,8 @@ def docs_remove(
 
 
 def _print_answer(answer: Answer) -> None:
+    from assistant.sentences import normalise
+
     if answer.abstained:
         out.print(f"[bold yellow]Not answered[/bold yellow] ({answer.abstain_reason})")
         out.print(answer.answer)
@@ -196,6 +207,7 @@ def ask(
 
     from assistant.retrieval import Filters
     from assistant.service import Assistant
+    from ingest.pipeline import Index
 
     if (question is None) == (from_file is None):
         err.print("[red]error:[/red] give a QUESTION or --from FILE (not both)")

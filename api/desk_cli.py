@@ -69,6 +69,8 @@ def serve(
     try:
         desk = Desk(settings)
         started = desk.start()
+        # Load the embedding model now (making its ONNX file on the very first start), not at the first question.
+        desk.index.embedder  # noqa: B018
     except RegassistError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -73,7 +73,8 @@ class HeadVectors:
                 part = keys[i : i + 500]
                 marks = ",".join("?" * len(part))
                 have |= {r[0] for r in self._db.execute(f"SELECT key FROM heads WHERE key IN ({marks})", part)}
-        todo = [k for k in keys if k not in have]
+        # Sorted by length, so that each batch holds texts of about one length and pads little.
+        todo = sorted((k for k in keys if k not in have), key=lambda k: len(wanted[k]))
         for i in range(0, len(todo), batch):
             part = todo[i : i + batch]
             self._store(part, self.encode([wanted[k] for k in part]))

@@ -8,10 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from assistant.types import Evidence
 from assistant.verify import hard_facts
@@ -244,30 +240,10 @@ def _merge_neighbours(evidence: list[Evidence]) -> list[Evidence]:
     return out
 
 
-class RegassistRetriever(BaseRetriever):
-    """The hybrid searcher as a LangChain retriever: one Document per passage, provenance in metadata."""
+def __getattr__(name: str) -> Any:
+    # LangChain's retriever base imports its tracers (about a second); only LangChain users pay for it.
+    if name == "RegassistRetriever":
+        from assistant.langchain_retriever import RegassistRetriever
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    searcher: Any  # HybridSearcher; a plain dataclass pydantic need not validate
-    filters: Filters | None = None
-    k: int = 8
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [
-            Document(
-                page_content=e.text,
-                metadata={
-                    "chunk_id": e.chunk.chunk_id,
-                    "chunk_ids": [c.chunk_id for c in e.chunks],
-                    "document_id": e.chunk.document_id,
-                    "file": e.chunk.file,
-                    "title": e.chunk.title,
-                    "section": e.chunk.section,
-                    "page_start": e.chunk.page_start,
-                    "page_end": e.chunks[-1].page_end,
-                    "score": e.score,
-                    "status": e.chunk.meta.status,
-                },
-            )
-            for e in self.searcher.search(query, self.filters, self.k)
-        ]
+        return RegassistRetriever
+    raise AttributeError(name)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.service import Assistant  # noqa: E402
 from assistant.settings import AssistantSettings  # noqa: E402
-from ingest.embedding import SentenceTransformerEmbedder  # noqa: E402
+from ingest.embedding import OnnxEmbedder  # noqa: E402
 from ingest.pipeline import Index, _chroma_metadata  # noqa: E402
 from ingest.settings import IngestSettings  # noqa: E402
 from ingest.types import Chunk, DocumentMeta  # noqa: E402
@@ -49,7 +49,7 @@ def questions() -> list[str]:
     return out
 
 
-def build_corpus(data: Path, embedder: SentenceTransformerEmbedder) -> Index:
+def build_corpus(data: Path, embedder: OnnxEmbedder) -> Index:
     index = Index(IngestSettings(data_dir=data), embedder=embedder)
     index.ingest([ROOT / "corpus"])
     Assistant(index).warm()  # as `regassist ingest` does: sentence heads embedded once, after ingest
@@ -156,7 +156,7 @@ def peak_rss_mb() -> float:
 
 def measure(data: Path, fusion: str, repeats: int = 3) -> dict[str, float]:
     """Answer every question `repeats` times against the index in `data`; latencies in ms, memory in MB."""
-    embedder = SentenceTransformerEmbedder()
+    embedder = OnnxEmbedder()
     index = Index(IngestSettings(data_dir=data), embedder=embedder)
     assistant = Assistant(index, AssistantSettings.model_validate({"fusion": fusion}))
     qs = questions()
@@ -198,7 +198,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         corpus_dir, scaled_dir = work / "corpus", work / f"scaled-{args.chunks}"
-        embedder = SentenceTransformerEmbedder()
+        embedder = OnnxEmbedder()
         base = build_corpus(corpus_dir, embedder)
         if not (scaled_dir / "catalog.sqlite3").exists():
             t = time.perf_counter()

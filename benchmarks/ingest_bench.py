@@ -11,13 +11,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest.embedding import SentenceTransformerEmbedder  # noqa: E402
+from ingest.embedding import OnnxEmbedder  # noqa: E402
 from ingest.pipeline import Index  # noqa: E402
 from ingest.settings import IngestSettings  # noqa: E402
 
 
 def main() -> None:
-    embedder = SentenceTransformerEmbedder()
+    embedder = OnnxEmbedder()
     embedder.encode(["warm-up"])
     with tempfile.TemporaryDirectory() as tmp:
         settings = IngestSettings(data_dir=Path(tmp))

@@ -10,9 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ingest.embedding import DEFAULT_MODEL
 from ingest.errors import RegassistError
-from ingest.settings import IngestSettings
+from ingest.model_files import DEFAULT_MODEL
 
 eval_app = typer.Typer(help="Evaluate regassist: accuracy, faithfulness, abstention, retrieval.", no_args_is_help=True)
 out = Console()
@@ -22,6 +21,7 @@ DEFAULT_THRESHOLDS = Path(__file__).resolve().parent / "thresholds.json"
 
 def _index(data_dir: Path | None):  # type: ignore[no-untyped-def]
     from ingest.pipeline import Index
+    from ingest.settings import IngestSettings
 
     s = IngestSettings()
     return Index(s.model_copy(update={"data_dir": data_dir}) if data_dir else s)

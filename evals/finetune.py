@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from evals.obliqa import embed_text, in_holdout, load_corpus, load_split
-from ingest.embedding import DEFAULT_MODEL, resolve_model_path
 from ingest.errors import ConfigError
 from ingest.lexical import LexicalIndex
+from ingest.model_files import DEFAULT_MODEL, resolve_model_path
 
 
 def training_pairs(folder: Path, hard_negatives: int, work: Path) -> list[dict[str, str]]:

@@ -108,7 +108,13 @@ def build(
     """The dense and lexical indexes of the ObliQA corpus, built once per embedding model and reused."""
     passages, _ = load_corpus(folder)
     work.mkdir(parents=True, exist_ok=True)
-    identity = IndexIdentity(embed_model=embedder.name, dimension=embedder.dimension, chunker_version=INDEX_VERSION)
+    identity = IndexIdentity(
+        embed_model=embedder.name,
+        dimension=embedder.dimension,
+        chunker_version=INDEX_VERSION,
+        embed_runtime=embedder.runtime,
+        embed_precision=embedder.precision,
+    )
     chroma = work / ("chroma" if embedder.name == DEFAULT_MODEL else f"chroma-{embedder.name}")
     store = ChromaStore("obliqa", identity, path=chroma, hnsw=HNSWParams())
     lexical = LexicalIndex(work / "lexical")

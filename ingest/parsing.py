@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ingest.chunking import chunk_id, chunk_pages, document_id
-from ingest.embedding import MODEL_MAX_TOKENS, token_counter
 from ingest.errors import IngestError
 from ingest.loaders import LoadOptions, load
 from ingest.manifest import infer_meta
+from ingest.model_files import MODEL_MAX_TOKENS, token_counter
 from ingest.types import Chunk, DocumentMeta, PageInfo
 
 

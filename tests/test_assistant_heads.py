@@ -9,14 +9,14 @@ import numpy as np
 from assistant.extractive import pick_sentences
 from assistant.heads import HeadVectors
 from assistant.service import Assistant
-from ingest.embedding import SentenceTransformerEmbedder
+from ingest.embedding import OnnxEmbedder
 from ingest.pipeline import Index
 
 
 class Counting:
     """The real model, counting the texts it is asked to embed."""
 
-    def __init__(self, embedder: SentenceTransformerEmbedder) -> None:
+    def __init__(self, embedder: OnnxEmbedder) -> None:
         self.embedder = embedder
         self.texts = 0
 
@@ -25,9 +25,7 @@ class Counting:
         return self.embedder.encode(texts)
 
 
-def test_cache_serves_vectors_across_restarts_and_keeps_models_apart(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder
-) -> None:
+def test_cache_serves_vectors_across_restarts_and_keeps_models_apart(tmp_path: Path, embedder: OnnxEmbedder) -> None:
     enc = Counting(embedder)
     texts = ["Audit trails need to be regularly reviewed.", "A new independent test dataset is required."]
     first = HeadVectors(tmp_path / "heads.sqlite3", "all-MiniLM-L6-v2", enc)
@@ -44,7 +42,7 @@ def test_cache_serves_vectors_across_restarts_and_keeps_models_apart(
 
 
 def test_after_warming_answers_embed_only_the_question_and_pick_the_same_sentences(
-    corpus_index: Index, embedder: SentenceTransformerEmbedder
+    corpus_index: Index, embedder: OnnxEmbedder
 ) -> None:
     assistant = Assistant(corpus_index)
     assistant.warm()

@@ -9,7 +9,7 @@ import pytest
 
 from assistant.service import Assistant
 from assistant.settings import AssistantSettings
-from ingest.embedding import SentenceTransformerEmbedder
+from ingest.embedding import OnnxEmbedder
 from ingest.pipeline import Index
 from ingest.settings import IngestSettings
 
@@ -49,7 +49,7 @@ UNRELATED = (
 
 
 def _assistant(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder, docs: dict[str, tuple[str, str, str]], **settings: object
+    tmp_path: Path, embedder: OnnxEmbedder, docs: dict[str, tuple[str, str, str]], **settings: object
 ) -> Assistant:
     folder = tmp_path / "docs"
     _write(folder, docs)
@@ -59,9 +59,7 @@ def _assistant(
     return Assistant(index, AssistantSettings(**settings))  # type: ignore[arg-type]
 
 
-def test_sources_that_disagree_on_a_period_are_refused_citing_both(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder
-) -> None:
+def test_sources_that_disagree_on_a_period_are_refused_citing_both(tmp_path: Path, embedder: OnnxEmbedder) -> None:
     docs = {
         "agency-a-retention.txt": ("Agency A batch record rules", "final", RETENTION_A),
         "agency-b-retention.txt": ("Agency B batch record rules", "final", RETENTION_B),
@@ -74,7 +72,7 @@ def test_sources_that_disagree_on_a_period_are_refused_citing_both(
     assert {c.title for c in a.citations} == {"Agency A batch record rules", "Agency B batch record rules"}
 
 
-def test_one_source_on_a_period_is_answered(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+def test_one_source_on_a_period_is_answered(tmp_path: Path, embedder: OnnxEmbedder) -> None:
     docs = {
         "agency-a-retention.txt": ("Agency A batch record rules", "final", RETENTION_A),
         "cleaning.txt": ("Cleaning validation note", "final", UNRELATED),
@@ -85,9 +83,7 @@ def test_one_source_on_a_period_is_answered(tmp_path: Path, embedder: SentenceTr
 
 
 @pytest.mark.parametrize("drafts", ["label", "refuse"])
-def test_answer_only_from_a_draft_is_labelled_or_refused(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder, drafts: str
-) -> None:
+def test_answer_only_from_a_draft_is_labelled_or_refused(tmp_path: Path, embedder: OnnxEmbedder, drafts: str) -> None:
     docs = {
         "cloud-draft.txt": ("Draft guidance on hosted systems", "draft", CLOUD_DRAFT),
         "cleaning.txt": ("Cleaning validation note", "final", UNRELATED),

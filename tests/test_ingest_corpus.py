@@ -117,7 +117,7 @@ def test_no_chunk_exceeds_the_model_input(corpus_index: Index, embedder) -> None
     longest = max(count(t) for _, t in corpus_index.catalog.iter_chunk_texts())
     assert longest <= MODEL_MAX_TOKENS
     # The model reads 256 word pieces including [CLS] and [SEP]: nothing embedded was cut.
-    assert longest + 2 <= embedder._model.max_seq_length
+    assert longest + 2 <= embedder.max_seq_length
 
 
 def test_vectors_match_the_catalog_one_to_one(corpus_index: Index) -> None:

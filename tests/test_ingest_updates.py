@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.embedding import HashingEmbedder, SentenceTransformerEmbedder
+from ingest.embedding import HashingEmbedder, OnnxEmbedder
 from ingest.errors import IndexMismatch
 from ingest.pipeline import Index
 from ingest.settings import IngestSettings
@@ -21,10 +21,12 @@ NEW = "Backups of the laboratory system are verified every 30 days by an indepen
 class CountingEmbedder:
     """The real model, counting how many texts it was asked to embed."""
 
-    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+    def __init__(self, inner: OnnxEmbedder) -> None:
         self.inner = inner
         self.name = inner.name
         self.dimension = inner.dimension
+        self.runtime = inner.runtime
+        self.precision = inner.precision
         self.calls = 0
 
     def encode(self, texts: list[str]):  # type: ignore[no-untyped-def]
