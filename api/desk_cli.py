@@ -38,14 +38,25 @@ def _api_settings(data_dir: Path | None, database_url: str | None = None):  # ty
 
 
 def _database(data_dir: Path | None, database_url: str | None, create_key: bool = False):  # type: ignore[no-untyped-def]
-    """The desk database with its audit key, migrated to the newest schema."""
-    from api.db import migrate
+    """The desk database with its audit key, migrated to the newest schema. Without a key, only a desk whose
+    log is still empty opens (there is nothing to check yet); any other is an error naming the key file."""
+    from sqlalchemy import func, select
 
+    from api.db import Database, migrate
+    from api.models import AuditEntry
+
+    settings = _api_settings(data_dir, database_url)
     try:
-        db = _api_settings(data_dir, database_url).database(create_key)
+        db = settings.database(create_key)
     except RegassistError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        db = Database(settings.db_url)
+        migrate(db.engine)
+        with db.session() as s:
+            empty = not s.scalar(select(func.count()).select_from(AuditEntry))
+        if not empty:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        return db
     migrate(db.engine)
     return db
 
@@ -149,6 +160,9 @@ def audit_checkpoint(data_dir: DataDir = None, database_url: DbUrl = None) -> No
     from api import audit
 
     db = _database(data_dir, database_url)
+    if not db.audit_key:
+        err.print("[red]error:[/red] the log is empty and there is no audit key yet: nothing to checkpoint")
+        raise typer.Exit(2)
     with db.session() as s:
         check = audit.verify(s, db.audit_key, audit.read_checkpoints(db.checkpoints) if db.checkpoints else [])
         if not check.ok:
