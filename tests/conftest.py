@@ -32,6 +32,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_ready(url: str, proc: subprocess.Popen[str], log: Path, deadline: float) -> None:
+    """Wait for a `regassist serve` process to answer /readyz, or kill it and fail with its log."""
+    import httpx
+
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url.rstrip('/')}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    pytest.fail("the service never became ready: " + log.read_text()[-2000:])
+
+
 @pytest.fixture(scope="session")
 def embedder() -> OnnxEmbedder:
     """The real all-MiniLM-L6-v2 from its PyPI package, in ONNX Runtime (the default runtime), loaded once."""

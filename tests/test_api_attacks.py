@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, free_port
+from tests.conftest import ADMIN_TOKEN, free_port, wait_ready
 from tests.test_api_review import Q_PDF, Q_TXT
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -82,16 +82,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, desk_template: Path) -> Ite
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("the service never became ready: " + (root / "serve.log").read_text()[-2000:])
+    wait_ready(url, proc, root / "serve.log", deadline)
     s = Served(url, root / "data", proc)
     yield s
     s.http.close()

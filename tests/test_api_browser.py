@@ -14,10 +14,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_ready
 from tests.test_api_review import Q_NONE, Q_PDF, Q_TXT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -65,16 +64,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, desk_template: Path) -> Ite
             break
     assert token, "".join(printed)
     assert any("shown this once" in x for x in printed) and any("ingesting" in x for x in printed)
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("the service never became ready: " + (root / "serve.log").read_text()[-2000:])
+    wait_ready(url, proc, root / "serve.log", deadline)
     yield url, token
     proc.terminate()
     proc.wait(30)
