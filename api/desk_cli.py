@@ -72,7 +72,7 @@ def serve(
 
     from api.app import create_app
     from api.desk import Desk
-    from api.guard import GuardedH11Protocol
+    from api.guard import guarded_protocol
 
     settings = _api_settings(data_dir, database_url)
     host = host or settings.host
@@ -103,7 +103,7 @@ def serve(
         "(or `regassist users add NAME ROLE`)."
     )
     sys.stdout.flush()
-    protocol = type("Protocol", (GuardedH11Protocol,), {"header_timeout_s": settings.header_timeout_s})
+    protocol = guarded_protocol(settings.header_timeout_s)
     uvicorn.run(
         create_app(desk),
         host=host,
@@ -112,7 +112,7 @@ def serve(
         workers=1,
         http=protocol,
         timeout_keep_alive=settings.keep_alive_s,
-        h11_max_incomplete_event_size=64 * 1024,  # request line and headers
+        h11_max_incomplete_event_size=64 * 1024,  # request line and headers (h11; httptools caps them itself)
     )
 
 

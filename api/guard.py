@@ -6,7 +6,7 @@
   declared length up front and by counting while they stream.
 - A body must keep arriving: each part within `body_timeout_s`, and the whole at `body_min_bytes_per_s`
   after that grace. Headers must arrive within `header_timeout_s` (uvicorn has no such timeout of its own,
-  so `GuardedH11Protocol` adds one), and idle keep-alive connections close after `keep_alive_s`.
+  so `guarded_protocol` adds one), and idle keep-alive connections close after `keep_alive_s`.
 """
 
 from __future__ import annotations
@@ -96,13 +96,17 @@ class RequestGuard:
         await self.app(scope, guarded_receive, send)
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a time limit on receiving a request's headers (slowloris)."""
+class _HeadersInTime:
+    """A time limit on receiving a request's headers (slowloris), for either of uvicorn's HTTP protocols:
+    armed when a connection opens and after each response, disarmed when the next request's headers are in."""
 
     header_timeout_s = 10.0
+    cycle: Any
+    loop: asyncio.AbstractEventLoop
+    transport: Any
 
     def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
+        super().connection_made(transport)  # type: ignore[misc]
         self._header_timer: asyncio.TimerHandle | None = None
         self._arm()
 
@@ -114,18 +118,34 @@ class GuardedH11Protocol(H11Protocol):
         if self.cycle is self._waiting_for and not self.transport.is_closing():
             self.transport.close()
 
-    def handle_events(self) -> None:
-        super().handle_events()
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # type: ignore[misc]
         if self._header_timer is not None and self.cycle is not self._waiting_for:
             self._header_timer.cancel()
             self._header_timer = None
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        super().on_response_complete()  # type: ignore[misc]
         if not self.transport.is_closing():
             self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._header_timer is not None:
             self._header_timer.cancel()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
+class GuardedH11Protocol(_HeadersInTime, H11Protocol):
+    """uvicorn's h11 protocol with the header time limit."""
+
+
+def guarded_protocol(header_timeout_s: float) -> type[asyncio.Protocol]:
+    """The HTTP protocol `regassist serve` runs: uvicorn's httptools one where installed (faster), else h11,
+    with the header time limit."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        base: type[asyncio.Protocol] = GuardedH11Protocol
+    else:
+        base = type("GuardedHttpToolsProtocol", (_HeadersInTime, HttpToolsProtocol), {})
+    return type("Protocol", (base,), {"header_timeout_s": header_timeout_s})
