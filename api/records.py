@@ -123,12 +123,16 @@ def lock(session: Session, record: Record, seen: int, doing: str) -> Record:
         .execution_options(populate_existing=True)
     )
     assert fresh is not None  # records are never deleted
-    if fresh.current_version != seen:
-        raise Conflict(
-            f"version: you {doing} version {seen}, but version {fresh.current_version} is current now "
-            f"({fresh.status}); reload the answer and look again"
-        )
+    _still_current(fresh, seen, doing)
     return fresh
+
+
+def _still_current(record: Record, seen: int, doing: str) -> None:
+    if record.current_version != seen:
+        raise Conflict(
+            f"version: you {doing} version {seen}, but version {record.current_version} is current now "
+            f"({record.status}); reload the answer and look again"
+        )
 
 
 def authors(record: Record) -> set[int]:
@@ -217,11 +221,7 @@ def edit(
     who.require("records.edit")
     if not who.can("records.read_all") and record.asker_id != who.id:
         raise Forbidden("consultants edit only their own drafts")
-    if record.current_version != seen:
-        raise Conflict(
-            f"version: you edited version {seen}, but version {record.current_version} is current now; "
-            "reload the answer and edit again"
-        )
+    _still_current(record, seen, "edited")  # before the costly verification; checked again under the lock
     text = text.strip()
     if text == current(record).text.strip():
         raise BadInput("text: unchanged from the current version")
