@@ -209,3 +209,22 @@ def test_an_evaluator_runs_an_evaluation_and_reads_the_report(served: tuple[str,
     frame = page.frame_locator('[data-testid="eval-report"]')  # type: ignore[attr-defined]
     frame.get_by_text("Abstention", exact=False).first.wait_for()
     page.screenshot(path=str(SHOTS / "desk-7-evaluation.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_an_admin_uploads_a_document_and_says_what_it_is(
+    served: tuple[str, str], browser: object, tmp_path: Path
+) -> None:
+    url, admin_token = served
+    admin = _sign_in(browser, url, admin_token)
+    admin.get_by_role("button", name="Documents").click()  # type: ignore[attr-defined]
+    note = tmp_path / "sop-retention.md"
+    note.write_text("# Retention (EMA, final)\n\nAudit trail records are kept for two years after study end.\n")
+    admin.get_by_test_id("upload-file").set_input_files(str(note))  # type: ignore[attr-defined]
+    admin.get_by_test_id("upload-title").fill("SOP-QA-007 Record retention")  # type: ignore[attr-defined]
+    admin.get_by_test_id("upload-body").fill("Acme QA")  # type: ignore[attr-defined]
+    admin.get_by_test_id("upload-doc-status").select_option("final")  # type: ignore[attr-defined]
+    admin.get_by_test_id("upload").click()  # type: ignore[attr-defined]
+    row = admin.locator('#documents tr[data-file="sop-retention.md"]')  # type: ignore[attr-defined]
+    row.wait_for(timeout=120_000)
+    # The catalog says what the admin said, not what the file's own heading claims.
+    assert row.inner_text().split("\t")[:3] == ["SOP-QA-007 Record retention", "Acme QA", "final"]

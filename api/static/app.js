@@ -336,7 +336,13 @@ $("#upload-go").onclick = () => {
     await waitJob(body.id, $("#upload-status"));
     loadDocuments();
   };
-  xhr.open("POST", `/api/documents?filename=${encodeURIComponent(file.name)}`);
+  // What the catalog says about the document comes from this form, never from the file's own text.
+  const params = new URLSearchParams({ filename: file.name });
+  for (const [key, id] of [["title", "upload-title"], ["issuing_body", "upload-body"], ["status", "upload-doc-status"], ["year", "upload-year"]]) {
+    const v = $(`#${id}`).value.trim();
+    if (v) params.set(key, v);
+  }
+  xhr.open("POST", `/api/documents?${params}`);
   xhr.setRequestHeader("Authorization", `Bearer ${state.token}`);
   xhr.setRequestHeader("Content-Type", type);
   xhr.send(file);
