@@ -56,7 +56,6 @@ ACTIONS = (
     "eval.start",
     "eval.cancel",
     "audit.export",
-    "audit.checkpoint",
 )
 # Actions that change a record's status or current version; their detail states what they left.
 STATE_ACTIONS = ("ask", "edit", "approve", "reject", "rereview")
@@ -169,9 +168,9 @@ def checkpoint(key: bytes, entry: int, head: str) -> dict[str, Any]:
     return {"entry": entry, "head": head, "at": at, "mac": _checkpoint_mac(key, entry, head, at)}
 
 
-def write_checkpoint(path: Path, key: bytes, entry: int, head: str) -> None:
+def write_checkpoint(path: Path, cp: dict[str, Any]) -> None:
     """Append a checkpoint line (one write, so lines from several threads or processes never interleave)."""
-    line = json.dumps(checkpoint(key, entry, head), separators=(",", ":")) + "\n"
+    line = json.dumps(cp, separators=(",", ":")) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:

@@ -89,9 +89,9 @@ class Database:
     def _after_commit(self, session: Session) -> None:
         head = session.info.pop("audit_head", None)
         if head is not None and self.checkpoints is not None:
-            from api.audit import write_checkpoint
+            from api.audit import checkpoint, write_checkpoint
 
-            write_checkpoint(self.checkpoints, self.audit_key, *head)
+            write_checkpoint(self.checkpoints, checkpoint(self.audit_key, *head))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -171,7 +171,7 @@ def audit_checkpoint(data_dir: DataDir = None, database_url: DbUrl = None) -> No
         entry, head = audit.head(s)
     cp = audit.checkpoint(db.audit_key, entry, head)
     if db.checkpoints:
-        audit.write_checkpoint(db.checkpoints, db.audit_key, entry, head)
+        audit.write_checkpoint(db.checkpoints, cp)  # the line printed is the line kept
     out.print(json.dumps(cp, separators=(",", ":")))
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from api.models import Record
+from assistant.verify import MARKER_RUN
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,8 @@ def _mark(text: str, sentence: str) -> str:
     if at < 0:
         return text
     end = at + len(sentence)
-    markers = re.match(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*", text[end:])
-    end += markers.end() if markers else 0
+    markers = MARKER_RUN.match(text, end)
+    end = markers.end() if markers else end
     if text[end:].startswith(_UNSUPPORTED):
         return text
     return text[:end] + _UNSUPPORTED + text[end:]

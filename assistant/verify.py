@@ -33,6 +33,8 @@ _NEGATION = re.compile(r"\b(?:not|no|never|cannot|neither|nor|without|none|n't)\
 UNIT_NUMBER = re.compile(r"\b(\d+(?:\.\d+)?)\s*(days?|months?|years?|hours?|weeks?|%|percent)\b", re.IGNORECASE)
 _CITATION_MARK = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _LEADING_MARKS = re.compile(r"^(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+\s*")
+# The citation markers that follow a sentence, possibly none: "[1]", " [2][3]", " [1, 4]".
+MARKER_RUN = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*")
 
 
 @dataclass(frozen=True)
