@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.extractive import candidate_heads, pick_sentences
+from assistant import decide
+from assistant.extractive import Pick, aliases, candidate_heads, definition_term, pick_sentences
 from assistant.heads import HeadVectors
 from assistant.llm import BackendError, ChatBackend, make_chat_model
 from assistant.prompts import DECLINE, PROMPT_VERSION
@@ -35,19 +36,18 @@ _PREMISE = re.compile(
 # Words that make a premise a strong claim; if the evidence does not repeat them, the premise is doubted.
 _ABSOLUTES = re.compile(r"\b(only|once|never|always|all|every|no longer|exclusively|solely)\b", re.IGNORECASE)
 _ACRONYM_Q = re.compile(r"\b[A-Z][A-Z0-9]{2,}s?\b")
-# Questions that ask for a quantity: an answer without any number does not answer them.
-_ASKS_QUANTITY = re.compile(
-    r"\b(how (long|many|much|soon|often)|what (fee|fees|cost|price|percentage|proportion|sample size|deadline)"
-    r"|(maximum|minimum|max|min)\b[^?]*\b(dose|amount|number|size|period|value)|\bdose of\b)",
-    re.IGNORECASE,
-)
-_NUMBER_WORD = re.compile(
-    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|annual(ly)?|monthly|weekly|daily|once|twice"
-    r"|periodic(ally)?|immediately)\b",
-    re.IGNORECASE,
-)
-# Issuing bodies a question may name; an answer drawn only from other bodies' documents does not answer it.
-_BODIES = ("EMA", "FDA", "MHRA", "ICH", "HMA", "European Commission", "EU GMP", "CDER", "CBER")
+# How a question names a regulator -> the issuing body the catalog records for its documents.
+_CATALOG_BODY = {
+    "EMA": "EMA",
+    "FDA": "FDA",
+    "CDER": "FDA",
+    "CBER": "FDA",
+    "MHRA": "MHRA",
+    "ICH": "ICH",
+    "Annex 11": "European Commission",
+    "EU GMP": "European Commission",
+    "European Commission": "European Commission",
+}
 
 
 class InvalidQuestion(RegassistError):
@@ -65,9 +65,14 @@ class Assistant:
     """Answers questions from the index with verified citations, or refuses with a reason."""
 
     def __init__(
-        self, index: Index, settings: AssistantSettings | None = None, chat: ChatBackend | None = None
+        self,
+        index: Index,
+        settings: AssistantSettings | None = None,
+        chat: ChatBackend | None = None,
+        abstention: decide.AbstentionModel | None = None,
     ) -> None:
         self.index = index
+        self.abstention = abstention or decide.load()
         self.settings = settings or AssistantSettings()
         s = self.settings
         self.searcher = HybridSearcher(
@@ -148,7 +153,7 @@ class Assistant:
         question = self.check_question(question)
         t0 = time.perf_counter()
         qvec = self.searcher.embed_query(question)
-        evidence = self.searcher.search(question, filters, qvec=qvec)
+        evidence = self._supplement(question, self.searcher.search(question, filters, qvec=qvec), filters)
         t_retrieval = (time.perf_counter() - t0) * 1000
         yield {"type": "retrieval", "evidence": evidence}
         lat = {"retrieval": t_retrieval}
@@ -179,19 +184,11 @@ class Assistant:
                 encode_heads=self.heads.vectors,
             )
             lat["generation"] = (time.perf_counter() - tg) * 1000
-            if not picks or picks[0].score < self.settings.min_answer_score:
-                best = f" (best sentence score {picks[0].score:.2f})" if picks else ""
+            why = self._decide(question, evidence, picks, searched)
+            if why is not None:
                 yield {
                     "type": "answer",
-                    "answer": self._refusal(
-                        question,
-                        "low_confidence",
-                        f"No retrieved sentence answers the question closely enough{best}.",
-                        evidence,
-                        lat,
-                        t0,
-                        searched,
-                    ),
+                    "answer": self._refusal(question, "low_confidence", why, evidence, lat, t0, searched),
                 }
                 return
             claims_in: list[tuple[str, tuple[int, ...]]] = [(p.text, (p.n,)) for p in picks]
@@ -252,12 +249,68 @@ class Assistant:
         ]
         if unknown:
             return "no_evidence", f"The documents never mention {', '.join(dict.fromkeys(unknown))}."
+        cited = decide.cited_only(question, evidence)
+        if cited:
+            return (
+                "no_evidence",
+                f"The documents cite {cited} only by its title or in references; it is not in the library.",
+            )
         best = max(e.dense_score for e in evidence)
         if best < self.settings.min_dense_score:
             return "no_evidence", (
                 f"The closest passage is only weakly related (similarity {best:.2f} < {self.settings.min_dense_score})."
             )
         return None
+
+    def _supplement(self, question: str, evidence: list[Evidence], filters: Filters | None) -> list[Evidence]:
+        """Passages a single search misses: each named regulator's own, and the sentence that defines a term.
+
+        A comparison ("Annex 11 versus FDA's guidance") needs both sides; one search over the whole
+        library often returns one regulator only. A definition question needs the glossary entry, which
+        shares few words with the question's own.
+        """
+        extra: list[Evidence] = []
+        bodies = list(dict.fromkeys(_CATALOG_BODY[b] for b in _CATALOG_BODY if re.search(rf"\b{b}\b", question)))
+        present = {c.meta.issuing_body for e in evidence for c in e.chunks}
+        if len(bodies) > 1 and (filters is None or filters.is_empty()):
+            for body in bodies:
+                if body not in present:
+                    extra += self.searcher.search(question, Filters(issuing_body=(body,)), k=2)
+        term = definition_term(question)
+        if term:
+            for name in aliases(term, [], question)[:3]:
+                extra += self.searcher.search(f"{name} means; {name} is defined as", filters, k=2)
+        have = {c.chunk_id for e in evidence for c in e.chunks}
+        for e in extra:
+            if not have & {c.chunk_id for c in e.chunks}:
+                evidence.append(e)
+                have |= {c.chunk_id for c in e.chunks}
+        return evidence
+
+    def _decide(
+        self, question: str, evidence: list[Evidence], picks: list[Pick], searched: dict[str, Any]
+    ) -> str | None:
+        """Why the documents do not answer, by the calibrated model (`assistant.decide`), or None to answer."""
+        if not picks:
+            return "No retrieved sentence is body text that could answer the question."
+        f = decide.features(question, evidence, [p.text for p in picks], picks[0].score, self._idf, self._idf_max())
+        model = self.abstention
+        p = model.probability(f)
+        searched["decision"] = {
+            "p_unanswerable": round(p, 4),
+            "threshold": model.threshold,
+            "features": {k: round(v, 4) for k, v in f.items()},
+        }
+        if p < model.threshold:
+            return None
+        return (
+            f"The answer would be unreliable (estimated probability {p:.2f} that the documents do not answer, "
+            f"refusing from {model.threshold:.2f}): {decide.REASONS[model.strongest(f)]}."
+        )
+
+    def _idf_max(self) -> float:
+        n = max(1, len(self.index.lexical))
+        return math.log(1 + (n + 0.5) / 0.5)
 
     def _assemble(self, verdicts: list[Support]) -> _Verified:
         """Renumber sources in order of first citation and build claims and citations."""
@@ -324,7 +377,8 @@ class Assistant:
                 claims=v.claims,
             )
         cited = [c for c in v.citations if any(c.n in cl.citations for cl in supported)]
-        off_target = _off_target(question, supported, cited, evidence)
+        # The extractive backend decided before verification (`_decide`); an LLM's answer is checked here.
+        off_target = _off_target(question, supported, cited, evidence) if self.chat is not None else None
         if off_target:
             return self._refusal(question, "low_confidence", off_target, evidence, lat, t0, searched, claims=v.claims)
         cited_status = {c.status for c in cited}
@@ -476,7 +530,7 @@ def _off_target(question: str, supported: list[Claim], cited: list[Citation], ev
     A question that names an agency is not answered by passages that neither come from nor mention it; a
     question that asks for a quantity or period is not answered by sentences that give none.
     """
-    named = [b for b in _BODIES if re.search(rf"\b{b}\b", question)]
+    named = decide.named_bodies(question)
     if named:
         bodies = {c.chunk_id: c.meta.issuing_body for e in evidence for c in e.chunks}
         sources = " ".join(
@@ -484,7 +538,7 @@ def _off_target(question: str, supported: list[Claim], cited: list[Citation], ev
         )
         if not any(re.search(rf"\b{b}\b", sources) for b in named):
             return f"The question is about {', '.join(named)}, and no supporting passage comes from or mentions it."
-    if _ASKS_QUANTITY.search(question) and not any(_NUMBER_WORD.search(c.text) for c in supported):
+    if decide.ASKS_QUANTITY.search(question) and not any(decide.gives_quantity(c.text) for c in supported):
         return "The question asks for a quantity or period, and no supported sentence gives one."
     return None
 

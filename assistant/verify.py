@@ -24,7 +24,7 @@ from ingest.types import Chunk
 
 Encode = Callable[[list[str]], np.ndarray]
 
-_NUMBER = re.compile(r"(?<![A-Za-z\d])\d+(?:[.,]\d+)*(?!\d|st\b|nd\b|rd\b|th\b)(?:\([a-z0-9]{1,4}\))?%?")
+_NUMBER = re.compile(r"(?<![A-Za-z\d])(?<!\d\.)\d+(?:[.,]\d+)*(?!\d|st\b|nd\b|rd\b|th\b)(?:\([a-z0-9]{1,4}\))?%?")
 # Ordinals are facts of their own: "the third copy" is not "three copies".
 _ORDINAL = re.compile(r"(?<![A-Za-z\d])\d+(?:st|nd|rd|th)\b")
 _ACRONYM = re.compile(r"\b(?:[A-Z][a-z]?){1,}[A-Z]+[a-z]?\b|\b[A-Z]{2,}s?\b")

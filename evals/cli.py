@@ -31,6 +31,19 @@ def _fmt(m: dict[str, float]) -> str:
     return f"{m['value']:.3f}  [{m['low']:.3f}, {m['high']:.3f}]"
 
 
+@eval_app.command("fit-abstention")
+def fit_abstention_cmd(
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Model file (default assistant/abstention.json)")
+    ] = None,
+) -> None:
+    """Refit the extractive backend's abstention model on the tuning sets (never on bundled2-test)."""
+    from assistant import decide
+    from evals.fit_abstention import main
+
+    main(out_file or decide.MODEL_FILE)
+
+
 @eval_app.command("run")
 def run_cmd(
     question_set: Annotated[str, typer.Argument(help="A .jsonl file, or a set name in evals/sets (bundled-test)")],

@@ -88,6 +88,7 @@ def score_question(q: Question, answer: Answer, evidence: Sequence[Evidence], ca
         "latency_ms": answer.latency_ms.get("total", 0.0),
         "retrieved": [{"file": f, "page": p} for f, p in ranked["page"][:RETRIEVAL_K]],
         "contexts": [e.text for e in answer.retrieval],
+        "decision": answer.searched.get("decision"),
     }
     if q.answerable:
         for level in LEVELS:
