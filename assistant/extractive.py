@@ -258,13 +258,16 @@ def pick_sentences(
         return Pick(c.n, c.chunk, c.start, c.end, float(s), float(lex[i]), float(dense[i]), c.label)
 
     order = [int(i) for i in np.argsort(-score)]
-    chosen: list[int] = [order[0]]
+    chosen: list[int] = []
     if part_vecs is not None:
+        # Part by part, in the question's order, so the answer reads in the order it was asked.
         for pv, part in zip(part_vecs, parts, strict=True):
             part_score = W_DENSE * (svecs @ pv) + W_LEXICAL * np.array(lexical(part)) + W_PRIOR * prior
             best = int(np.argmax(part_score))
             if best not in chosen and part_score[best] >= 0.8 * float(np.max(score)):
                 chosen.append(best)
+    if order[0] not in chosen:
+        chosen.append(order[0])
     best_score = float(score[order[0]])
     for i in order[1:]:
         if len(chosen) >= max_sentences or score[i] < NEXT_RATIO * best_score:

@@ -38,6 +38,8 @@ _BIBLIO = re.compile(
     # "Lewis, D. J., & McCallum, J. F. (2020)." and a bare "(2017)."
     r"|^[A-Z][a-z]+, (?:[A-Z]\. ?)+|^\(\d{4}\)\.?$",
 )
+# A footnote reference: a number glued to the word or punctuation before it ("records.6", "isolator11").
+_MARKER = re.compile(r"(?<=[a-z.,;:)”\"’])(\d{1,3})(?=[\s.,;)]|$)")
 _FOOTNOTE = re.compile(r"^\d{1,3}\s+(?=[A-Z“\"])(?!\d)")
 _TOC = re.compile(r"(?:\.\s?){4,}|…{2,}|\s\d{1,3}\s*$")
 _COVER = re.compile(
@@ -79,8 +81,13 @@ def _letters(text: str) -> float:
     return sum(ch.isalpha() for ch in text) / max(1, len(text))
 
 
-def label_of(sentence: str, previous: Label | None) -> Label:
-    """The label of one sentence (whitespace normalised), given the label of the sentence before it."""
+def label_of(sentence: str, previous: Label | None, markers: frozenset[str] = frozenset()) -> Label:
+    """The label of one sentence (whitespace normalised), given the label of the sentence before it.
+
+    `markers` are the footnote numbers referenced in the text ("… the ANDA.38 FDA will …" references 38): a
+    sentence that starts with one of them is the footnote; one that starts with another number is a
+    numbered paragraph whose number lost its dot (OCR reads "7.2" as "72").
+    """
     s = sentence.strip()
     words = s.split()
     if _TOC.search(s) and re.search(r"(?:\.\s?){4,}|…{2,}", s):
@@ -89,7 +96,8 @@ def label_of(sentence: str, previous: Label | None) -> Label:
         return "cover"
     if _URL.search(s) or _CITE.match(s) or (_BIBLIO.search(s) and not re.search(r"\b(?:should|must|may)\b", s)):
         return "reference"
-    if _FOOTNOTE.match(s) and previous != "lead_in":
+    m = _FOOTNOTE.match(s)
+    if m and previous != "lead_in" and s.split()[0] in markers:
         return "footnote"
     if _ITEM.match(s) and len(words) <= 7 and s[-1:] not in ".;:,)" and previous not in ("lead_in", "list_item"):
         return "heading"  # "2. Audit Trail", "(5) Additional Considerations for Assurance Activities"
@@ -111,11 +119,12 @@ def label_sentences(text: str) -> list[Sentence]:
     """Every sentence of a chunk's text, with its label and its span from the start of its content."""
     out: list[Sentence] = []
     previous: Label | None = None
+    markers = frozenset(_MARKER.findall(text))
     for s, e in sentence_spans(text):
         start = strip_numbering(text, s, e)
         if start >= e:
             start = s
-        label = label_of(normalise(text[start:e]), previous)
+        label = label_of(normalise(text[start:e]), previous, markers)
         out.append(Sentence(start, e, label))
         previous = label
     return out

@@ -36,6 +36,7 @@ def test_apparatus_is_labelled_and_never_claimable() -> None:
         "It is recommended that the IRB/IEC should include:\n"
         "(a) At least five members;\n"
         "(b) At least one member whose primary area of interest is not in medical sciences;\n\n"
+        "Software is often assembled from features that are used together in one operation.14\n\n"
         "14 That is, software is often an integration of features that are used together.\n\n"
         "Kreimeyer, K., Dang, O., Spiker, J. (2021). Drug Saf, 40(4), 317-331. doi:10.1007/s40264\n"
     )
