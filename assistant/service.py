@@ -301,6 +301,13 @@ class Assistant:
             "threshold": model.threshold,
             "features": {k: round(v, 4) for k, v in f.items()},
         }
+        if not self.settings.abstention_model:
+            # The rules the model was meant to replace: a floor on the best sentence's score here, and the
+            # quantity and regulator checks after verification (`_off_target`).
+            if picks[0].score < self.settings.min_answer_score:
+                best = picks[0].score
+                return f"No retrieved sentence answers the question closely enough (best sentence score {best:.2f})."
+            return None
         if p < model.threshold:
             return None
         return (
@@ -378,7 +385,11 @@ class Assistant:
             )
         cited = [c for c in v.citations if any(c.n in cl.citations for cl in supported)]
         # The extractive backend decided before verification (`_decide`); an LLM's answer is checked here.
-        off_target = _off_target(question, supported, cited, evidence) if self.chat is not None else None
+        off_target = (
+            _off_target(question, supported, cited, evidence)
+            if self.chat is not None or not self.settings.abstention_model
+            else None
+        )
         if off_target:
             return self._refusal(question, "low_confidence", off_target, evidence, lat, t0, searched, claims=v.claims)
         cited_status = {c.status for c in cited}
