@@ -221,9 +221,11 @@ class Assistant:
             claims_in = split_claims(text)
         tv = time.perf_counter()
         sources = {n: e for n, e in enumerate(evidence, start=1)}
-        verdicts = self.verifier.verify(claims_in, sources)
+        verdicts, attributed = self.verifier.verify_attributing(claims_in, sources)
         verified = self._assemble(verdicts)
         lat["verification"] = (time.perf_counter() - tv) * 1000
+        if attributed:
+            searched["attributed"] = attributed
         yield {"type": "answer", "answer": self._finish(question, verified, evidence, lat, t0, searched)}
 
     # --- steps --------------------------------------------------------------------------------
@@ -429,6 +431,11 @@ class Assistant:
             warnings.append("The question's premise is not supported by the cited passages.")
         if any(not c.supported for c in v.claims):
             warnings.append("Some sentences are not supported by their cited passage and are marked (unsupported).")
+        if searched.get("attributed"):
+            warnings.append(
+                f"{searched['attributed']} sentence(s) came without a usable citation; each now cites the passage"
+                " that supports it best, and passed verification against it."
+            )
         unverified = sorted({c.file for c in cited if c.status == UNVERIFIED})
         if unverified:
             warnings.append(

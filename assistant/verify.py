@@ -37,6 +37,9 @@ _LEADING_MARKS = re.compile(r"^(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+\s*")
 MARKER_RUN = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*")
 
 
+MIN_ATTRIBUTED_WORDS = 4
+
+
 @dataclass(frozen=True)
 class Support:
     """The verdict on one claim, with the quote that supports it best."""
@@ -209,6 +212,8 @@ class Verifier:
     encode: Encode
     threshold: float = 0.6
     lexical_weight: float = 0.5
+    # A sentence without a usable marker keeps the citation it is attributed to only from this support score.
+    attribution_threshold: float = 0.75
 
     def verify(self, claims: Sequence[tuple[str, tuple[int, ...]]], sources: dict[int, Evidence]) -> list[Support]:
         """A verdict per claim, in order."""
@@ -299,6 +304,41 @@ class Verifier:
                 tuple(per_source.values()),
             )
         return [v for v in verdicts if v is not None]
+
+    def verify_attributing(
+        self, claims: Sequence[tuple[str, tuple[int, ...]]], sources: dict[int, Evidence]
+    ) -> tuple[list[Support], int]:
+        """Verify claims; a claim with no valid marker is first attributed, then verified like any other.
+
+        Small local models often write sentences without a usable [n]. Such a sentence is matched against
+        every retrieved source with the same support measure `verify` applies; the source of its best
+        sentence becomes its citation, and the claim is verified again against that source alone. It keeps
+        the citation only if that passes; otherwise it is unsupported, as a claim citing nothing always is.
+        Returns the verdicts and how many claims were attributed.
+        """
+        verdicts = self.verify(claims, sources)
+        # Only a sentence that states something (four content words or more) is attributed: a bare word
+        # ("HACKED", obeying a poisoned source) matches its source perfectly and says nothing.
+        unmarked = [
+            i
+            for i, (text, cited) in enumerate(claims)
+            if not any(n in sources for n in cited) and len(tokenize(text)) >= MIN_ATTRIBUTED_WORDS
+        ]
+        if not unmarked or not sources:
+            return verdicts, 0
+        everything = tuple(sources)
+        trial = self.verify([(claims[i][0], everything) for i in unmarked], sources)
+        picked = [(i, v.quotes[0][0]) for i, v in zip(unmarked, trial, strict=True) if v.supported and v.quotes]
+        if not picked:
+            return verdicts, 0
+        again = self.verify([(claims[i][0], (n,)) for i, n in picked], sources)
+        attributed = 0
+        for (i, _), v in zip(picked, again, strict=True):
+            # The model named no source, so the bar is higher than for a sentence that cites one.
+            if v.supported and v.score >= self.attribution_threshold:
+                verdicts[i] = v
+                attributed += 1
+        return verdicts, attributed
 
     @staticmethod
     def _best_spans(

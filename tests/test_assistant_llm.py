@@ -85,6 +85,15 @@ def test_citation_to_a_source_not_given_is_removed(index: Index, llm: ScriptedLL
     llm.reply = "Computerised systems should be periodically evaluated [42]."
     answer = a.ask(QUESTION)
     assert all(42 not in c.citations for c in answer.claims)
+    assert "[42]" not in answer.answer
+    # The sentence is supported by a retrieved source: it is attributed to it (and says so), never to [42].
+    retrieved = {c.chunk_id for e in answer.retrieval for c in e.chunks}
+    assert not answer.abstained and answer.claims[0].supported and answer.claims[0].citations == (1,), answer.answer
+    assert answer.citations[0].chunk_id in retrieved
+    assert any("without a usable citation" in w for w in answer.warnings)
+    # An invented sentence citing a source that was never given is refused, not attributed.
+    llm.reply = "Computerised systems must be re-validated by the national inspectorate every week [42]."
+    answer = a.ask(QUESTION)
     assert "[42]" not in answer.answer and answer.abstained and answer.abstain_reason == "low_confidence"
 
 
@@ -141,3 +150,22 @@ def test_citation_markers_after_the_full_stop_belong_to_the_sentence_before() ->
         ("A is required.", (1,)),
         ("B may be reused.", (2,)),
     ]
+
+
+def test_a_sentence_without_a_marker_is_attributed_only_if_it_then_verifies(index: Index, llm: ScriptedLLM) -> None:
+    """Small local models forget [n]: a sentence the sources support gets the source that supports it; an
+    invented one stays unsupported, with no citation."""
+    a = _assistant(index, llm)
+    n = _source_number(a, "EC_EU-GMP-Annex11_computerised-systems_2011.pdf")
+    llm.reply = (
+        "Computerised systems should be periodically evaluated to confirm that they remain in a valid state "
+        "and are compliant with GMP. The vendor must recertify every system each quarter by law."
+    )
+    answer = a.ask(QUESTION)
+    first, second = answer.claims
+    assert first.supported and first.citations, answer.answer
+    cited = {c.n: c for c in answer.citations}[first.citations[0]]
+    assert cited.file == "EC_EU-GMP-Annex11_computerised-systems_2011.pdf" and cited.page == 4
+    assert _source_number(a, cited.file) == n
+    assert not second.supported and not second.citations and "(unsupported)" in answer.answer
+    assert any("without a usable citation" in w for w in answer.warnings)
