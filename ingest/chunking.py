@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 # v2: bracketed numbers and source fences in document text are neutralised at ingest (api trust review).
-CHUNKER_VERSION = "structure-v2"
+# v3: NFKC, and words pypdf split inside ("evalua ted") joined where certain (issue 14).
+CHUNKER_VERSION = "structure-v3"
 TokenCounter = Callable[[str], int]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
@@ -185,13 +186,61 @@ def neutralise_markup(text: str) -> str:
     return _FENCE_TAG.sub("", text).replace("NOT_IN_SOURCES", "")
 
 
+def compatibility_characters(text: str) -> str:
+    """NFKC: ligatures and compatibility characters as a reader types them ("ﬁ" → "fi", no-break space → space)."""
+    return unicodedata.normalize("NFKC", text)
+
+
+# A word, one space, and (not consumed, so that it can start the next pair) the lower-case word after it.
+_SPLIT_PAIR = re.compile(r"\b([A-Za-z]+) (?=([a-z]+)\b)")
+_WORD = re.compile(r"[A-Za-z]+")
+# A word is common enough that a pair of them is likely a real phrase ("a part", "in formation").
+_COMMON_ZIPF = 4.5
+_FUNCTION_ZIPF = 6.0  # "a", "in", "to", "the": a pair with one of these and a real word is a phrase
+_REAL_ZIPF = 3.0
+_RARE_ZIPF = 2.0  # below this a fragment is not an English word ("evalua", "lating")
+_WORD_ZIPF = 2.5  # at least this for the joined form to be an English word
+
+
+def vocabulary(pages: Sequence[str]) -> Counter[str]:
+    """How often each word stands whole in a document (lower case)."""
+    return Counter(w.lower() for p in pages for w in _WORD.findall(p))
+
+
+def join_split_words(text: str, words: Counter[str]) -> str:
+    """Join the words pypdf splits inside ("evalua ted", "certi fying"), only where the join is certain.
+
+    A pair is joined when the joined form is an English word (wordfreq) and one part is a fragment, or when
+    the joined form also stands whole in the same document; pairs of common words and pairs of a function
+    word and a real word ("a part", "in formation") are left alone.
+    """
+    from wordfreq import zipf_frequency
+
+    def join(m: re.Match[str]) -> str:
+        a, b = m.group(1), m.group(2)
+        joined = (a + b).lower()
+        za, zb, zj = zipf_frequency(a, "en"), zipf_frequency(b, "en"), zipf_frequency(joined, "en")
+        if min(za, zb) >= _COMMON_ZIPF or zj < _WORD_ZIPF or len(joined) < 5:
+            return m.group(0)
+        if max(za, zb) >= _FUNCTION_ZIPF and min(za, zb) >= _REAL_ZIPF:
+            return m.group(0)  # a function word and a real word: "in formation", "a part", "in tent"
+        if min(za, zb) < _RARE_ZIPF or words.get(joined, 0) > 0:
+            return a
+        return m.group(0)
+
+    return _SPLIT_PAIR.sub(join, text)
+
+
 def clean_pdf_pages(pages: Sequence[str]) -> list[str]:
-    """Clean the pages of a PDF as a whole: furniture needs to see every page."""
-    numbered = strip_line_numbers_document(pages)
+    """Clean the pages of a PDF as a whole: furniture and split words need to see every page."""
+    numbered = strip_line_numbers_document([compatibility_characters(p) for p in pages])
     unfurnished = remove_running_furniture([tidy_whitespace(p) for p in numbered])
-    return [neutralise_markup(tidy_whitespace(dehyphenate(p))) for p in unfurnished]
+    cleaned = [tidy_whitespace(dehyphenate(p)) for p in unfurnished]
+    words = vocabulary(cleaned)
+    return [neutralise_markup(join_split_words(p, words)) for p in cleaned]
 
 
 def clean_web_text(text: str) -> str:
     """Clean a web page or text document saved as text."""
+    text = compatibility_characters(text)
     return neutralise_markup(tidy_whitespace(dehyphenate(strip_web_boilerplate(tidy_whitespace(text)))))
