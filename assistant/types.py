@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ingest.types import Chunk
 
@@ -28,6 +28,18 @@ class Evidence:
     def text(self) -> str:
         """The passage text."""
         return "\n".join(c.text for c in self.chunks)
+
+
+class Quote(NamedTuple):
+    """A verbatim span of a retrieved chunk that supports a claim: source number, chunk, offsets, score.
+
+    The verifier's record of what it matched; the citation shown to the reader is built from it."""
+
+    n: int
+    chunk: Chunk
+    start: int
+    end: int
+    score: float
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.sentences import normalise, sentence_spans
-from assistant.types import Evidence
+from assistant.types import Evidence, Quote
 from ingest.lexical import tokenize
-from ingest.types import Chunk
 
 Encode = Callable[[list[str]], np.ndarray]
 
@@ -50,7 +49,7 @@ class Support:
     supported: bool
     score: float
     reason: str | None
-    quotes: tuple[tuple[int, Chunk, int, int, float], ...]  # (n, chunk, start, end, score)
+    quotes: tuple[Quote, ...]
 
 
 def split_claims(answer: str) -> list[tuple[str, tuple[int, ...]]]:
@@ -217,7 +216,7 @@ class Verifier:
 
     def verify(self, claims: Sequence[tuple[str, tuple[int, ...]]], sources: dict[int, Evidence]) -> list[Support]:
         """A verdict per claim, in order."""
-        candidates: list[tuple[int, list[tuple[int, Chunk, int, int, float]]]] = []
+        candidates: list[tuple[int, list[Quote]]] = []
         to_embed: list[str] = []
         verdicts: list[Support | None] = []
         for text, cited in claims:
@@ -253,8 +252,8 @@ class Verifier:
                 and bool(_NEGATION.search(claim_norm)) == bool(_NEGATION.search(sent))
             ]
             if exact:
-                top = (*exact[0][:4], 1.0)
-                by_source: dict[int, tuple[int, Chunk, int, int, float]] = {top[0]: top}
+                top = exact[0]._replace(score=1.0)
+                by_source: dict[int, Quote] = {top[0]: top}
                 for sp in spans:
                     by_source.setdefault(sp[0], sp)
                 verdicts.append(Support(text, valid, dropped, True, 1.0, None, tuple(by_source.values())))
@@ -269,13 +268,13 @@ class Verifier:
             text, cited = claims[idx]
             cvec = vecs[pos]
             pos += 1
-            scored: list[tuple[int, Chunk, int, int, float]] = []
+            scored: list[Quote] = []
             for n, chunk, s, e, lex in spans:
                 emb = float(np.dot(cvec, vecs[pos]))
                 pos += 1
                 is_exact = normalise(text).lower() in normalise(chunk.text[s:e]).lower()
                 score = 1.0 if is_exact else self.lexical_weight * lex + (1 - self.lexical_weight) * max(0.0, emb)
-                scored.append((n, chunk, s, e, score))
+                scored.append(Quote(n, chunk, s, e, score))
             scored.sort(key=lambda t: -t[4])
             valid = tuple(n for n in cited if n in sources)
             dropped = tuple(n for n in cited if n not in sources)
@@ -291,7 +290,7 @@ class Verifier:
                 continue
             ok = best[4] >= self.threshold
             # Keep one quote per cited source: the best sentence of each.
-            per_source: dict[int, tuple[int, Chunk, int, int, float]] = {}
+            per_source: dict[int, Quote] = {}
             for q in scored:
                 per_source.setdefault(q[0], q)
             verdicts[idx] = Support(
@@ -343,17 +342,17 @@ class Verifier:
     @staticmethod
     def _best_spans(
         text: str, cited: tuple[int, ...], sources: dict[int, Evidence], per_source: int = 3
-    ) -> list[tuple[int, Chunk, int, int, float]]:
+    ) -> list[Quote]:
         """The sentences of the cited chunks with the best lexical recall of the claim's content words."""
         words = set(tokenize(text))
-        out: list[tuple[int, Chunk, int, int, float]] = []
+        out: list[Quote] = []
         for n in cited:
-            ranked: list[tuple[int, Chunk, int, int, float]] = []
+            ranked: list[Quote] = []
             for chunk in sources[n].chunks:
                 for s, e in sentence_spans(chunk.text):
                     sw = set(tokenize(chunk.text[s:e]))
                     lex = len(words & sw) / len(words) if words else 0.0
-                    ranked.append((n, chunk, s, e, lex))
+                    ranked.append(Quote(n, chunk, s, e, lex))
             ranked.sort(key=lambda t: -t[4])
             out.extend(ranked[:per_source])
         out.sort(key=lambda t: -t[4])
