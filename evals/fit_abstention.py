@@ -9,7 +9,7 @@ answerable questions (the evaluation gate's pre-set bar for false refusals). Que
 rule refuses before the model is asked (no passage, an acronym the corpus never uses) are left out
 of the fit. The result, with the sets' hashes and the out-of-fold confusion matrix, is written to
 `assistant/abstention.json`.
-The held-out part (`bundled2-test`) is never read here.
+The held-out set (`bundled3-test`) is never read here.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from evals.questions import load_questions, resolve_set
 from ingest.pipeline import Index
 from ingest.settings import IngestSettings
 
-TUNING_SETS = ("bundled-dev", "bundled-test", "bundled2-dev")
+# bundled2-test joined the tuning sets after it informed a decision (2026-12-02); bundled3-test is held out.
+TUNING_SETS = ("bundled-dev", "bundled-test", "bundled2-dev", "bundled2-test")
 SEED = 20261202
 MAX_FALSE_REFUSAL = 0.10
 GATE_THRESHOLD = 0.70

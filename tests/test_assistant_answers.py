@@ -132,7 +132,7 @@ def test_no_claim_of_any_answer_of_any_set_is_apparatus(assistant: Assistant) ->
 
 def test_the_abstention_model_was_fitted_on_the_current_tuning_sets_only() -> None:
     raw = json.loads(decide.MODEL_FILE.read_text())
-    assert "bundled2-test" not in raw["tuning_sets"]
+    assert "bundled3-test" not in raw["tuning_sets"]
     for name, digest in raw["tuning_sets"].items():
         assert hashlib.sha256(resolve_set(name).read_bytes()).hexdigest()[:16] == digest, (
             f"{name} changed since the abstention model was fitted: run python -m evals.fit_abstention"
@@ -158,7 +158,7 @@ def test_quantity_is_found_in_words_and_not_in_section_numbers() -> None:
 def test_a_held_out_question_is_never_asked_while_fitting() -> None:
     from evals import fit_abstention
 
-    assert "bundled2-test" not in fit_abstention.TUNING_SETS
-    held_out = {q.id for q in load_questions(resolve_set("bundled2-test"))}
-    tuning = {q.id for name in fit_abstention.TUNING_SETS for q in load_questions(resolve_set(name))}
+    assert "bundled3-test" not in fit_abstention.TUNING_SETS
+    held_out = {q.question for q in load_questions(resolve_set("bundled3-test"))}
+    tuning = {q.question for name in fit_abstention.TUNING_SETS for q in load_questions(resolve_set(name))}
     assert not held_out & tuning
