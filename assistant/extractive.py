@@ -14,10 +14,13 @@ Composition, in order:
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -220,38 +223,14 @@ def pick_sentences(
     every: list[_Candidate] = [
         c for n, e in enumerate(evidence, start=1) for ch in e.chunks for c in _candidates_of(n, ch)
     ]
-    cands = [
-        c
-        for c in every
-        if c.label in ("body", "lead_in", "list_item", "table_row") and _is_answer_like(_text(c), c.label)
-    ]
-    if not cands:
+    scored = score_candidates(question, evidence, encode, idf, qvec, encode_heads)
+    if scored is None:
         return []
+    cands, features, svecs, lexical, prior = scored
+    dense, lex = features[:, 0], features[:, 1]
+    score = features @ weights()
     parts = question_parts(question)
-    texts = [head(_text(c)) for c in cands]
-    q = qvec if qvec is not None else encode([question])[0]
-    svecs = encode_heads(texts) if encode_heads is not None else encode(texts)
     part_vecs = encode(parts) if len(parts) > 1 else None
-    words = [set(tokenize(_text(c))) for c in cands]
-
-    def lexical(text: str) -> list[float]:
-        terms = list(dict.fromkeys(tokenize(text)))
-        weights = {t: idf(t) for t in terms}
-        total = sum(weights.values()) or 1.0
-        return [sum(w for t, w in weights.items() if t in ws) / total for ws in words]
-
-    prior = np.array([1.0 / math.sqrt(c.n) for c in cands])
-    lex = np.array(lexical(question))
-    dense = svecs @ q
-    score = W_DENSE * dense + W_LEXICAL * lex + W_PRIOR * prior
-    if ASKS_QUANTITY.search(question):
-        gives = np.array([gives_quantity(_text(c)) for c in cands], dtype=float)
-        score = score + QUANTITY_BONUS * gives
-    term = definition_term(question)
-    if term:
-        names = aliases(term, [e.text for e in evidence], question)
-        defining = np.array([any(_defines(_text(c), t, c.after_heading) for t in names) for c in cands], dtype=float)
-        score = score + DEFINITION_BONUS * defining
 
     def pick(i: int, s: float) -> Pick:
         c = cands[i]
@@ -262,7 +241,8 @@ def pick_sentences(
     if part_vecs is not None:
         # Part by part, in the question's order, so the answer reads in the order it was asked.
         for pv, part in zip(part_vecs, parts, strict=True):
-            part_score = W_DENSE * (svecs @ pv) + W_LEXICAL * np.array(lexical(part)) + W_PRIOR * prior
+            w = weights()
+            part_score = w[0] * (svecs @ pv) + w[1] * lexical(part) + w[2] * prior
             best = int(np.argmax(part_score))
             if best not in chosen and part_score[best] >= 0.8 * float(np.max(score)):
                 chosen.append(best)
@@ -283,6 +263,82 @@ def pick_sentences(
         if cands[i].label == "lead_in":
             picks.extend(_items_after(cands[i], every, float(score[i])))
     return _dedupe(picks)
+
+
+FEATURES = ("dense", "lexical", "prior", "gives_quantity", "defines", "lead_in", "list_item", "table_row")
+HAND_WEIGHTS = (W_DENSE, W_LEXICAL, W_PRIOR, QUANTITY_BONUS, DEFINITION_BONUS, 0.0, 0.0, 0.0)
+PICKER_FILE = Path(__file__).resolve().parent / "picker.json"
+
+
+@lru_cache(maxsize=1)
+def weights() -> np.ndarray:
+    """The sentence score's weights: learned (`regassist eval fit-picker`, picker.json) where they beat the
+    hand-set ones on dev2, else the hand-set ones."""
+    if PICKER_FILE.exists():
+        raw = json.loads(PICKER_FILE.read_text(encoding="utf-8"))
+        if raw.get("use", False):
+            return np.array([raw["weights"][k] for k in FEATURES])
+    return np.array(HAND_WEIGHTS)
+
+
+def _features(
+    question: str,
+    evidence: Sequence[Evidence],
+    cands: Sequence[_Candidate],
+    dense: np.ndarray,
+    lex: np.ndarray,
+    prior: np.ndarray,
+) -> np.ndarray:
+    """One row per candidate, one column per name in FEATURES."""
+    n = len(cands)
+    gives = np.zeros(n)
+    if ASKS_QUANTITY.search(question):
+        gives = np.array([gives_quantity(_text(c)) for c in cands], dtype=float)
+    defining = np.zeros(n)
+    term = definition_term(question)
+    if term:
+        names = aliases(term, [e.text for e in evidence], question)
+        defining = np.array([any(_defines(_text(c), t, c.after_heading) for t in names) for c in cands], dtype=float)
+    labels = [np.array([c.label == k for c in cands], dtype=float) for k in ("lead_in", "list_item", "table_row")]
+    return np.column_stack([dense, lex, prior, gives, defining, *labels])
+
+
+def score_candidates(
+    question: str,
+    evidence: Sequence[Evidence],
+    encode: Encode,
+    idf: Callable[[str], float],
+    qvec: np.ndarray | None = None,
+    encode_heads: Encode | None = None,
+) -> tuple[list[_Candidate], np.ndarray, np.ndarray, Callable[[str], np.ndarray], np.ndarray] | None:
+    """The candidates, their feature rows, head vectors, a lexical scorer for any text, and the source prior."""
+    cands = candidates(evidence)
+    if not cands:
+        return None
+    texts = [head(_text(c)) for c in cands]
+    q = qvec if qvec is not None else encode([question])[0]
+    svecs = encode_heads(texts) if encode_heads is not None else encode(texts)
+    words = [set(tokenize(_text(c))) for c in cands]
+
+    def lexical(text: str) -> np.ndarray:
+        terms = list(dict.fromkeys(tokenize(text)))
+        weights = {t: idf(t) for t in terms}
+        total = sum(weights.values()) or 1.0
+        return np.array([sum(w for t, w in weights.items() if t in ws) / total for ws in words])
+
+    prior = np.array([1.0 / math.sqrt(c.n) for c in cands])
+    features = _features(question, evidence, cands, svecs @ q, lexical(question), prior)
+    return cands, features, svecs, lexical, prior
+
+
+def candidates(evidence: Sequence[Evidence]) -> list[_Candidate]:
+    """The claimable, answer-like sentences of the evidence, in order."""
+    every = [c for n, e in enumerate(evidence, start=1) for ch in e.chunks for c in _candidates_of(n, ch)]
+    return [
+        c
+        for c in every
+        if c.label in ("body", "lead_in", "list_item", "table_row") and _is_answer_like(_text(c), c.label)
+    ]
 
 
 def _text(c: _Candidate) -> str:

@@ -44,6 +44,14 @@ def fit_abstention_cmd(
     main(out_file or decide.MODEL_FILE)
 
 
+@eval_app.command("fit-picker")
+def fit_picker_cmd() -> None:
+    """Learn the extractive picker's weights on the tuning sets; keep them only if they beat the hand-set ones."""
+    from evals.fit_picker import main
+
+    main()
+
+
 @eval_app.command("run")
 def run_cmd(
     question_set: Annotated[str, typer.Argument(help="A .jsonl file, or a set name in evals/sets (bundled-test)")],

@@ -162,3 +162,16 @@ def test_a_held_out_question_is_never_asked_while_fitting() -> None:
     held_out = {q.question for q in load_questions(resolve_set("bundled3-test"))}
     tuning = {q.question for name in fit_abstention.TUNING_SETS for q in load_questions(resolve_set(name))}
     assert not held_out & tuning
+
+
+def test_learned_picker_weights_are_used_only_where_they_beat_the_hand_set_ones() -> None:
+    from assistant import extractive
+
+    raw = json.loads(extractive.PICKER_FILE.read_text())
+    check = raw["check"]
+    learned = (check["learned"]["key_fact_recall"], check["learned"]["cites_gold_page"])
+    hand = (check["hand"]["key_fact_recall"], check["hand"]["cites_gold_page"])
+    assert raw["use"] == (learned > hand)
+    assert check["set"] not in raw["training_sets"] and "bundled3-test" not in raw["training_sets"]
+    expected = [raw["weights"][k] for k in extractive.FEATURES] if raw["use"] else list(extractive.HAND_WEIGHTS)
+    assert list(extractive.weights()) == expected
