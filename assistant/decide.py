@@ -56,9 +56,12 @@ FEATURES: tuple[str, ...] = (
     "only_in_references",
 )
 
-# Questions that ask for a quantity or period: an answer without any number does not answer them.
+# Questions that ask for a quantity or period: an answer without any number does not answer them. "How much
+# testing" asks for an extent ("commensurate with the risk"), not a number.
 ASKS_QUANTITY = re.compile(
-    r"\b(how (long|many|much|soon|often)|what (fee|fees|cost|price|percentage|proportion|sample size|deadline)"
+    r"\b(how (long|many|soon|often)|how much(?! (?:testing|validation|documentation|evidence|rigou?r|detail|effort"
+    r"|assurance|oversight|scrutiny|review|verification)\b)"
+    r"|what (fee|fees|cost|price|percentage|proportion|sample size|deadline)"
     r"|(maximum|minimum|max|min)\b[^?]*\b(dose|amount|number|size|period|value)|\bdose of\b)",
     re.IGNORECASE,
 )

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant import decide
+from assistant import acronyms, decide
 from assistant.extractive import Pick, aliases, candidate_heads, definition_term, pick_sentences
 from assistant.heads import HeadVectors
 from assistant.llm import BackendError, ChatBackend, make_chat_model
@@ -93,6 +93,7 @@ class Assistant:
             chat = ChatBackend(model, s.backend, s.llm_model if s.backend == "openai" else str(s.llamacpp_model_path))
         self.chat = chat
         self._initials: tuple[int, set[str]] = (-1, set())
+        self._acronyms: tuple[int, dict[str, str]] = (-1, {})
 
     @property
     def backend_name(self) -> str:
@@ -152,17 +153,21 @@ class Assistant:
         """Events: {"type": "retrieval"}, {"type": "token", "text"}..., then {"type": "answer", "answer"}."""
         question = self.check_question(question)
         t0 = time.perf_counter()
-        qvec = self.searcher.embed_query(question)
-        evidence = self._supplement(question, self.searcher.search(question, filters, qvec=qvec), filters)
+        # An acronym the documents only spell out is searched for as they write it.
+        query, expanded = self._expand(question)
+        qvec = self.searcher.embed_query(query)
+        evidence = self._supplement(query, self.searcher.search(query, filters, qvec=qvec), filters)
         t_retrieval = (time.perf_counter() - t0) * 1000
         yield {"type": "retrieval", "evidence": evidence}
         lat = {"retrieval": t_retrieval}
-        searched = {
+        searched: dict[str, Any] = {
             "filters": {} if filters is None else {k: v for k, v in filters.__dict__.items() if v},
             "passages": len(evidence),
             "closest_documents": _closest(evidence),
         }
-        reason = self._no_evidence_reason(question, evidence)
+        if expanded:
+            searched["expanded_acronyms"] = expanded
+        reason = self._no_evidence_reason(question, evidence, expanded)
         if reason is not None:
             yield {
                 "type": "answer",
@@ -175,7 +180,7 @@ class Assistant:
             # "Since X, how should we Y?" is scored against X, which the evidence can confirm or correct.
             premise = _PREMISE.match(question)
             picks = pick_sentences(
-                premise.group("premise") if premise else question,
+                premise.group("premise") if premise else query,
                 evidence,
                 self._encode,
                 self._idf,
@@ -184,7 +189,7 @@ class Assistant:
                 encode_heads=self.heads.vectors,
             )
             lat["generation"] = (time.perf_counter() - tg) * 1000
-            why = self._decide(question, evidence, picks, searched)
+            why = self._decide(query, evidence, picks, searched)
             if why is not None:
                 yield {
                     "type": "answer",
@@ -239,15 +244,47 @@ class Assistant:
             )
         return q
 
-    def _no_evidence_reason(self, question: str, evidence: list[Evidence]) -> tuple[str, str] | None:
+    def _unused_acronyms(self, question: str) -> list[str]:
+        """The question's acronyms that no document uses as such."""
+        return [
+            a
+            for a in dict.fromkeys(_ACRONYM_Q.findall(question))
+            if all(self.index.lexical.document_frequency(t) == 0 for t in tokenize(a))
+        ]
+
+    def _expansions(self) -> dict[str, str]:
+        """Acronym -> expansion: the documents' own definitions over the curated list (once per generation)."""
+        gen = self.index.catalog.generation()
+        if self._acronyms[0] != gen:
+            chunks = self.index.catalog.chunks_by_id(self.index.catalog.chunk_ids())
+            self._acronyms = (gen, {**acronyms.CURATED, **acronyms.defined_in(c.text for c in chunks.values())})
+        return self._acronyms[1]
+
+    def _expand(self, question: str) -> tuple[str, dict[str, str]]:
+        """The question with each acronym the documents only spell out followed by its expansion."""
+        unused = self._unused_acronyms(question)
+        if not unused:
+            return question, {}
+        table = self._expansions()
+        found: dict[str, str] = {}
+        for a in unused:
+            expansion = table.get(a) or table.get(a.rstrip("s"))
+            words = tokenize(expansion or "")
+            if words and all(self.index.lexical.document_frequency(t) > 0 for t in words):
+                found[a] = expansion or ""
+        return question + "".join(f" ({a}: {e})" for a, e in found.items()), found
+
+    def _no_evidence_reason(
+        self, question: str, evidence: list[Evidence], expanded: dict[str, str] | None = None
+    ) -> tuple[str, str] | None:
         if not evidence:
             return "no_evidence", "No passage in the index matches the question."
-        # An acronym that the corpus never uses names a subject it does not cover (e.g. PSUR).
+        # An acronym that the corpus never uses, and whose expansion it does not use either, names a subject
+        # it does not cover (e.g. PSUR).
         unknown = [
             a
-            for a in _ACRONYM_Q.findall(question)
-            if all(self.index.lexical.document_frequency(t) == 0 for t in tokenize(a))
-            and a.rstrip("s") not in self._title_initials()
+            for a in self._unused_acronyms(question)
+            if a not in (expanded or {}) and a.rstrip("s") not in self._title_initials()
         ]
         if unknown:
             return "no_evidence", f"The documents never mention {', '.join(dict.fromkeys(unknown))}."

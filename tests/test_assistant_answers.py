@@ -175,3 +175,19 @@ def test_learned_picker_weights_are_used_only_where_they_beat_the_hand_set_ones(
     assert check["set"] not in raw["training_sets"] and "bundled3-test" not in raw["training_sets"]
     expected = [raw["weights"][k] for k in extractive.FEATURES] if raw["use"] else list(extractive.HAND_WEIGHTS)
     assert list(extractive.weights()) == expected
+
+
+def test_acronyms_are_read_from_the_documents_own_definitions() -> None:
+    from assistant.acronyms import defined_in
+
+    got = defined_in(["This guidance on Computer Software Assurance (CSA) and the quality risk management (QRM)"])
+    assert got == {"CSA": "computer software assurance", "QRM": "quality risk management"}
+
+
+def test_an_acronym_the_documents_only_spell_out_is_searched_in_full(assistant: Assistant) -> None:
+    a = assistant.ask("What does CSV require for spreadsheets used in production?")
+    assert a.searched.get("expanded_acronyms") == {"CSV": "computer system validation"}, a.answer
+    assert a.abstain_reason != "no_evidence", a.answer
+    # An acronym for a subject the corpus does not cover is still refused as such.
+    psur = assistant.ask("What must a PSUR contain under EU pharmacovigilance rules?")
+    assert psur.abstained and "never mention PSUR" in psur.answer
