@@ -80,9 +80,35 @@ _REFERENCE = re.compile(
 )
 
 
-def gives_quantity(sentence: str) -> bool:
-    """Whether a sentence states an amount, a frequency or a period."""
-    return bool(_QUANTITY.search(_REFERENCE.sub(" ", sentence)))
+_NUMBER_WORDS = (
+    r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|sixty"
+    r"|ninety|hundred)"
+)
+# What "how long" is answered by: an amount of time, or a period named in words.
+_DURATION = re.compile(
+    rf"\b{_NUMBER_WORDS}[\s-]*(?:calendar |working |business )?(?:days?|weeks?|months?|years?|hours?|minutes?)\b"
+    r"|\b(?:throughout|lifetime|duration|until|as long as|retention period|required period|period of|for the life)\b",
+    re.IGNORECASE,
+)
+# What "how often" is answered by.
+_FREQUENCY = re.compile(
+    r"\b(?:annual(?:ly)?|yearly|monthly|weekly|daily|once|twice|periodic(?:ally)?|regularly|every|each time"
+    r"|frequency|intervals?|times a)\b",
+    re.IGNORECASE,
+)
+_ASKS_DURATION = re.compile(r"\bhow (?:long|soon)\b|\b(?:what|which) (?:period|deadline|timeframe|time frame)\b", re.I)
+_ASKS_FREQUENCY = re.compile(r"\bhow (?:often|frequently)\b|\bwhat frequency\b", re.IGNORECASE)
+
+
+def gives_quantity(sentence: str, question: str = "") -> bool:
+    """Whether a sentence states what the question asks for: a period for "how long", a frequency for "how
+    often", otherwise any amount (numbers in digits or words)."""
+    text = _REFERENCE.sub(" ", sentence)
+    if _ASKS_DURATION.search(question):
+        return bool(_DURATION.search(text))
+    if _ASKS_FREQUENCY.search(question):
+        return bool(_FREQUENCY.search(text) or _DURATION.search(text))
+    return bool(_QUANTITY.search(text))
 
 
 # Issuing bodies a question may name; an answer drawn only from other bodies' documents does not answer it.
@@ -175,7 +201,7 @@ def features(
         "rare_missing": max(missing, default=0.0) / max(max_idf, 1e-9),
         "rare_unanswered": max(unanswered, default=0.0) / max(max_idf, 1e-9),
         "quantity_missing": float(
-            bool(ASKS_QUANTITY.search(question)) and not any(gives_quantity(s) for s in answer_sentences)
+            bool(ASKS_QUANTITY.search(question)) and not any(gives_quantity(s, question) for s in answer_sentences)
         ),
         "body_missing": float(bool(bodies) and not any(re.search(rf"\b{b}\b", sources) for b in bodies)),
         "only_in_references": float(bool(rarest) and rarest in evidence_words and rarest not in body_words),

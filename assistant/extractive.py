@@ -293,7 +293,7 @@ def _features(
     n = len(cands)
     gives = np.zeros(n)
     if ASKS_QUANTITY.search(question):
-        gives = np.array([gives_quantity(_text(c)) for c in cands], dtype=float)
+        gives = np.array([gives_quantity(_text(c), question) for c in cands], dtype=float)
     defining = np.zeros(n)
     term = definition_term(question)
     if term:

@@ -593,7 +593,7 @@ def _off_target(question: str, supported: list[Claim], cited: list[Citation], ev
         )
         if not any(re.search(rf"\b{b}\b", sources) for b in named):
             return f"The question is about {', '.join(named)}, and no supporting passage comes from or mentions it."
-    if decide.ASKS_QUANTITY.search(question) and not any(decide.gives_quantity(c.text) for c in supported):
+    if decide.ASKS_QUANTITY.search(question) and not any(decide.gives_quantity(c.text, question) for c in supported):
         return "The question asks for a quantity or period, and no supported sentence gives one."
     return None
 
