@@ -269,10 +269,21 @@ class Assistant:
         found: dict[str, str] = {}
         for a in unused:
             expansion = table.get(a) or table.get(a.rstrip("s"))
-            words = tokenize(expansion or "")
-            if words and all(self.index.lexical.document_frequency(t) > 0 for t in words):
-                found[a] = expansion or ""
+            if expansion and self._written_out(expansion):
+                found[a] = expansion
         return question + "".join(f" ({a}: {e})" for a, e in found.items()), found
+
+    def _written_out(self, phrase: str) -> bool:
+        """Whether the documents contain the phrase: its words in order, each as a stem ("computerised systems
+        validation" writes out "computer system validation"), whitespace and case aside."""
+        words = tokenize(phrase)
+        if not words or any(self.index.lexical.document_frequency(t) == 0 for t in words):
+            return False
+        stems = [re.escape(w[: max(4, len(w) - 2)]) + r"\w*" for w in phrase.lower().split()]
+        pattern = re.compile(r"\b" + r"[\s-]+".join(stems))
+        # The chunks richest in the phrase's words (BM25), read from the catalog.
+        ids = [cid for cid, _ in self.index.lexical.query(phrase, k=50)]
+        return any(pattern.search(c.text.lower()) for c in self.index.catalog.chunks_by_id(ids).values())
 
     def _no_evidence_reason(
         self, question: str, evidence: list[Evidence], expanded: dict[str, str] | None = None
