@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.decide import ASKS_QUANTITY, gives_quantity
-from assistant.labels import Label, label_sentences
+from assistant.labels import CLAIMABLE, Label, label_sentences
 from assistant.sentences import normalise
 from assistant.types import Evidence
 from assistant.verify import hard_facts
@@ -220,9 +220,6 @@ def pick_sentences(
     `encode_heads`, when given, embeds sentence heads (a cache of them, see `assistant.heads`); the
     question is embedded with `encode` unless its vector `qvec` is given.
     """
-    every: list[_Candidate] = [
-        c for n, e in enumerate(evidence, start=1) for ch in e.chunks for c in _candidates_of(n, ch)
-    ]
     scored = score_candidates(question, evidence, encode, idf, qvec, encode_heads)
     if scored is None:
         return []
@@ -261,7 +258,7 @@ def pick_sentences(
     for i in chosen:
         picks.append(pick(i, score[i]))
         if cands[i].label == "lead_in":
-            picks.extend(_items_after(cands[i], every, float(score[i])))
+            picks.extend(_items_after(cands[i], float(score[i])))
     return _dedupe(picks)
 
 
@@ -334,11 +331,7 @@ def score_candidates(
 def candidates(evidence: Sequence[Evidence]) -> list[_Candidate]:
     """The claimable, answer-like sentences of the evidence, in order."""
     every = [c for n, e in enumerate(evidence, start=1) for ch in e.chunks for c in _candidates_of(n, ch)]
-    return [
-        c
-        for c in every
-        if c.label in ("body", "lead_in", "list_item", "table_row") and _is_answer_like(_text(c), c.label)
-    ]
+    return [c for c in every if c.label in CLAIMABLE and _is_answer_like(_text(c), c.label)]
 
 
 def _text(c: _Candidate) -> str:
@@ -353,13 +346,11 @@ def _restates(c: _Candidate, chosen: list[_Candidate]) -> bool:
     )
 
 
-def _items_after(lead: _Candidate, every: list[_Candidate], score: float) -> list[Pick]:
+def _items_after(lead: _Candidate, score: float) -> list[Pick]:
     """The list items that follow a lead-in in its chunk, as many as fit LIST_CHARS."""
     out: list[Pick] = []
     length = len(_text(lead))
-    for c in every:
-        if c.chunk is not lead.chunk or c.position <= lead.position:
-            continue
+    for c in _candidates_of(lead.n, lead.chunk)[lead.position + 1 :]:
         if c.label != "list_item" or len(out) >= MAX_ITEMS:
             break
         length += len(_text(c))

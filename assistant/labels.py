@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from assistant.sentences import normalise, sentence_spans
@@ -115,8 +116,12 @@ def label_of(sentence: str, previous: Label | None, markers: frozenset[str] = fr
     return "body"
 
 
-def label_sentences(text: str) -> list[Sentence]:
-    """Every sentence of a chunk's text, with its label and its span from the start of its content."""
+@lru_cache(maxsize=4096)
+def label_sentences(text: str) -> tuple[Sentence, ...]:
+    """Every sentence of a chunk's text, with its label and its span from the start of its content.
+
+    Cached by text: one answer labels the same retrieved chunks for the picker, the decision's features and
+    the check for guidelines cited only by title."""
     out: list[Sentence] = []
     previous: Label | None = None
     markers = frozenset(_MARKER.findall(text))
@@ -127,4 +132,4 @@ def label_sentences(text: str) -> list[Sentence]:
         label = label_of(normalise(text[start:e]), previous, markers)
         out.append(Sentence(start, e, label))
         previous = label
-    return out
+    return tuple(out)
