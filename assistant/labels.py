@@ -91,6 +91,8 @@ def label_of(sentence: str, previous: Label | None, markers: frozenset[str] = fr
     """
     s = sentence.strip()
     words = s.split()
+    if len(s) > 2 and s[0] == "|" and s[-1] == "|":
+        return "table_row"  # one row of a Word or ruled PDF table, as ingest writes it
     if _TOC.search(s) and re.search(r"(?:\.\s?){4,}|…{2,}", s):
         return "toc"
     if _COVER.search(s) and len(words) < 40:

@@ -13,8 +13,31 @@ _BOUNDARY = re.compile(
 )
 
 
+# A table row (`| a | b |`, one line, as ingest writes Word and PDF tables) is one sentence, whatever
+# its cells hold: a quote of a table is a whole row, as the page shows it.
+_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
+
+
 def sentence_spans(text: str, min_chars: int = 3) -> list[tuple[int, int]]:
     """(start, end) offsets of the sentences of `text`, trimmed of surrounding whitespace."""
+    if "|" not in text:
+        return _prose_spans(text, 0, min_chars)
+    out: list[tuple[int, int]] = []
+    start = 0
+    for m in _ROW.finditer(text):
+        out.extend(_prose_spans(text[start : m.start()], start, min_chars))
+        s, e = m.start(), m.end()
+        while text[s] in " \t":
+            s += 1
+        while text[e - 1] in " \t":
+            e -= 1
+        out.append((s, e))
+        start = m.end()
+    out.extend(_prose_spans(text[start:], start, min_chars))
+    return out
+
+
+def _prose_spans(text: str, offset: int, min_chars: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for m in _BOUNDARY.finditer(text):
@@ -31,7 +54,7 @@ def sentence_spans(text: str, min_chars: int = 3) -> list[tuple[int, int]]:
         while e > s and text[e - 1].isspace():
             e -= 1
         if e - s >= min_chars:
-            out.append((s, e))
+            out.append((offset + s, offset + e))
     return out
 
 

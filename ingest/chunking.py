@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 # v2: bracketed numbers and source fences in document text are neutralised at ingest (api trust review).
 # v3: NFKC, and words pypdf split inside ("evalua ted") joined where certain (issue 14).
-CHUNKER_VERSION = "structure-v3"
+# v4: ruled PDF tables one row a line (ingest/tables.py), a table row one sentence (issue 18).
+CHUNKER_VERSION = "structure-v4"
 TokenCounter = Callable[[str], int]
 
 

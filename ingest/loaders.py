@@ -11,6 +11,7 @@ from pathlib import Path
 from ingest.cleaning import clean_pdf_pages, clean_web_text, neutralise_markup, tidy_whitespace
 from ingest.errors import IngestError, NeedsOCR
 from ingest.ocr import ocr_pdf_pages
+from ingest.tables import pages_with_tables
 from ingest.types import PageInfo
 from ingest.web import read_html
 from ingest.word import read_docx
@@ -98,6 +99,8 @@ def _load_pdf(path: Path, data: bytes, options: LoadOptions) -> RawDocument:
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
         raise IngestError(path.name, f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
     scanned = [i for i, t in enumerate(texts, start=1) if len(t.strip()) < _MIN_CHARS_PER_PAGE]
+    for number, text in _tables_whole(path, data, texts, [i for i in range(1, n + 1) if i not in scanned]).items():
+        texts[number - 1] = text
     if not scanned:
         return RawDocument(pages=tuple(clean_pdf_pages(texts)), pdf_title=_plausible_title(title), is_text_file=False)
     info = [PageInfo() for _ in texts]
@@ -124,6 +127,20 @@ def _load_pdf(path: Path, data: bytes, options: LoadOptions) -> RawDocument:
         page_info=tuple(info),
         warnings=tuple(warnings),
     )
+
+
+def _tables_whole(path: Path, data: bytes, texts: list[str], pages: list[int]) -> dict[int, str]:
+    """Text pages with ruled tables, their table lines one row a line (ingest/tables.py); {} if that fails."""
+    try:
+        return pages_with_tables(data, texts, pages)
+    except Exception as exc:  # pypdf's text of every page stands; only the rows are not whole
+        logging.getLogger(__name__).warning(
+            "%s: tables not read as rows (%s: %s); their text stays in reading order",
+            path.name,
+            type(exc).__name__,
+            exc,
+        )
+        return {}
 
 
 def _plausible_title(title: str | None) -> str | None:

@@ -1,4 +1,5 @@
-"""Write small, valid text PDFs for tests (one Helvetica text line per row, one page per list item)."""
+"""Write small, valid text PDFs for tests (one Helvetica text line per row, one page per list item), and
+a page with a ruled table whose cells wrap over several lines, drawn cell after cell as word processors do."""
 
 from __future__ import annotations
 
@@ -9,16 +10,46 @@ def _escape(s: str) -> str:
 
 def make_pdf(pages: list[list[str]]) -> bytes:
     """A PDF whose page i shows the lines of pages[i], top to bottom."""
-    objs: list[bytes] = [b"", b""]  # 1: catalog, 2: pages tree, filled in last
-    font_id = 3
-    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    kids = []
+    streams = []
     for lines in pages:
         ops = ["BT", "/F1 11 Tf", "14 TL", "60 760 Td"]
         for line in lines:
             ops.append(f"({_escape(line)}) Tj T*")
         ops.append("ET")
-        stream = "\n".join(ops).encode("latin-1")
+        streams.append("\n".join(ops))
+    return _assemble(streams)
+
+
+def make_table_pdf(before: list[str], rows: list[list[list[str]]], after: list[str], widths: list[int]) -> bytes:
+    """One page: the lines `before`, a ruled table (rows of cells, each cell its wrapped lines, columns
+    `widths` points wide), then the lines `after`. The text is drawn cell after cell, row by row."""
+    ops = ["BT", "/F1 11 Tf", "14 TL", "60 760 Td"]
+    ops += [f"({_escape(line)}) Tj T*" for line in before]
+    ops.append("ET")
+    top = 760 - 14 * len(before) - 10
+    for row in rows:
+        height = 14 * max(len(cell) for cell in row) + 6
+        x = 60
+        for cell, width in zip(row, widths, strict=True):
+            ops.append(f"{x} {top - height} {width} {height} re S")
+            ops += ["BT", "/F1 11 Tf", "14 TL", f"{x + 3} {top - 14} Td"]
+            ops += [f"({_escape(line)}) Tj T*" for line in cell]
+            ops.append("ET")
+            x += width
+        top -= height
+    ops += ["BT", "/F1 11 Tf", "14 TL", f"60 {top - 24} Td"]
+    ops += [f"({_escape(line)}) Tj T*" for line in after]
+    ops.append("ET")
+    return _assemble(["\n".join(ops)])
+
+
+def _assemble(streams: list[str]) -> bytes:
+    objs: list[bytes] = [b"", b""]  # 1: catalog, 2: pages tree, filled in last
+    font_id = 3
+    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    kids = []
+    for text in streams:
+        stream = text.encode("latin-1")
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
         content_id = len(objs)
         objs.append(
