@@ -26,7 +26,7 @@ class Reference:
     quote: str
     file: str
     document_id: str
-    # From the catalog: "§4.2 Deviations" for a Word section, "p. 3 (OCR)" for a scanned page.
+    # As cited: "§4.2 Deviations" for a Word section, "p. 3 (OCR)" for a scanned page.
     page_label: str = ""
 
     def line(self) -> str:
@@ -107,7 +107,8 @@ def assemble(records: list[Record], page_label: PageLabel | None = None) -> tupl
         for c in r.citations:
             key = (c.document_id, c.page, _flat(c.quote))
             if key not in refs:
-                label = page_label(c.document_id, c.page) if page_label else ""
+                # The label the answer cited; citations stored before it was kept ask the catalog.
+                label = c.page_label or (page_label(c.document_id, c.page) if page_label else "")
                 refs[key] = Reference(len(refs) + 1, c.title, c.section, c.page, c.quote, c.file, c.document_id, label)
             local[c.n] = refs[key].n
         version = r.versions[-1]

@@ -97,7 +97,7 @@ class Version(Base):
 
 
 class CitationRow(Base):
-    """A numbered source of a record: the document version (hash), page, section, offsets and quote."""
+    """A numbered source of a record: the document version (hash), page and its label, section, offsets and quote."""
 
     __tablename__ = "citations"
     __table_args__ = (UniqueConstraint("record_id", "n"),)
@@ -114,6 +114,8 @@ class CitationRow(Base):
     quote_start: Mapped[int] = mapped_column(Integer)
     quote_end: Mapped[int] = mapped_column(Integer)
     doc_status: Mapped[str] = mapped_column(String(20), default="final")
+    # "§4.2 Deviations" for a Word section, "p. 3 (OCR)" for a scanned page, "" for a plain page number.
+    page_label: Mapped[str] = mapped_column(Text, default="", server_default="")
     record: Mapped[Record] = relationship(back_populates="citations")
 
 

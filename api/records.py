@@ -73,6 +73,7 @@ def create(db: Database, session: Session, who: Principal, answer: Answer, setti
                 quote_start=c.quote_start,
                 quote_end=c.quote_end,
                 doc_status=c.status,
+                page_label=c.page_label,
             )
         )
     session.flush()

@@ -52,6 +52,8 @@ class CitationOut(BaseModel):
     title: str
     section: str
     page: int
+    # How a reader names the page: "§4.2 Deviations" (a Word section), "p. 3 (OCR)"; "" means "p. {page}".
+    page_label: str = ""
     quote: str
     chunk_id: str
     doc_status: str
@@ -157,6 +159,8 @@ class PageOut(BaseModel):
     title: str
     page: int
     pages: int
+    # "§4.2 Deviations" for a Word section, "p. 3 (OCR)" for a scanned page, "p. 3" otherwise.
+    label: str = ""
     text: str
     highlights: list[tuple[int, int]]
 

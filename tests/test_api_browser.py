@@ -228,3 +228,36 @@ def test_an_admin_uploads_a_document_and_says_what_it_is(
     row.wait_for(timeout=120_000)
     # The catalog says what the admin said, not what the file's own heading claims.
     assert row.inner_text().split("\t")[:3] == ["SOP-QA-007 Record retention", "Acme QA", "final"]
+
+
+def test_a_word_sop_is_cited_by_its_section_in_the_browser(served: tuple[str, str], browser: object) -> None:
+    """A Word file's "pages" are its sections: the answer, its source list and the source viewer name the
+    section ("§4.2 Deviations"), not the section's number in the file as if it were a page."""
+    from tests.docxmaker import make_sop_docx
+
+    url, admin_token = served
+    admin = _sign_in(browser, url, admin_token)
+    admin.get_by_role("button", name="Documents").click()  # type: ignore[attr-defined]
+    sop = SHOTS / "SOP-QA-042.docx"
+    SHOTS.mkdir(exist_ok=True)
+    sop.write_bytes(make_sop_docx())
+    admin.get_by_test_id("upload-file").set_input_files(str(sop))  # type: ignore[attr-defined]
+    admin.get_by_test_id("upload-title").fill("SOP-QA-042 Deviation management")  # type: ignore[attr-defined]
+    admin.get_by_test_id("upload-body").fill("Acme QA")  # type: ignore[attr-defined]
+    admin.get_by_test_id("upload-doc-status").select_option("final")  # type: ignore[attr-defined]
+    admin.get_by_test_id("upload").click()  # type: ignore[attr-defined]
+    admin.locator('#documents tr[data-file="SOP-QA-042.docx"]').wait_for(timeout=120_000)  # type: ignore[attr-defined]
+
+    staff = _sign_in(browser, url, _add_user(admin, "sam", "staff"))
+    staff.get_by_test_id("question").fill(  # type: ignore[attr-defined]
+        "Who shall record every unplanned departure from an approved procedure in the deviation log?"
+    )
+    staff.get_by_test_id("ask").click()  # type: ignore[attr-defined]
+    staff.get_by_test_id("status").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    link = staff.get_by_test_id("source-link-1")  # type: ignore[attr-defined]
+    assert link.inner_text() == "SOP-QA-042 Deviation management, §4.2 Deviations", link.inner_text()
+    assert staff.get_by_test_id("cite-1").first.get_attribute("title") == link.inner_text()  # type: ignore[attr-defined]
+    link.click()
+    staff.get_by_test_id("highlight").wait_for()  # type: ignore[attr-defined]
+    assert staff.locator("#source-where").inner_text() == "§4.2 Deviations (section 4 of 5)"  # type: ignore[attr-defined]
+    staff.screenshot(path=str(SHOTS / "desk-8-word-section.png"))  # type: ignore[attr-defined]

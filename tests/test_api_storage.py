@@ -6,6 +6,7 @@ import glob
 import os
 import pwd
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -34,10 +35,41 @@ def test_migrations_build_the_models_schema_on_sqlite(tmp_path: Path) -> None:
     assert _diff(db) == []
     with db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"  # the newest
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"  # the newest
     assert {"audit", "records", "record_versions", "citations", "reviews", "users", "tokens", "jobs"} <= set(
         inspect(db.engine).get_table_names()
     )
+
+
+def test_citations_written_before_page_labels_keep_their_page_after_the_upgrade(tmp_path: Path) -> None:
+    """A desk file made by the previous release (schema 0002) is upgraded in place: its citations keep
+    their page and quote, and read as the page number (label ""), as they did."""
+    from alembic import command
+
+    from api.db import alembic_config
+
+    path = tmp_path / "desk.sqlite3"
+    db = Database(f"sqlite:///{path}")
+    cfg = alembic_config(db.engine)
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "INSERT INTO records (id, asker_id, question, status, abstained, abstain_reason, answer, settings,"
+            " backend, model, prompt_version, index_version, current_version, created_at, updated_at)"
+            " VALUES ('r1', 1, 'q', 'approved', 0, NULL, '{}', '{}', 'extractive', '', 'p1', 'i1', 1,"
+            " '2026-11-30 00:00:00', '2026-11-30 00:00:00')"
+        )
+        raw.execute(
+            "INSERT INTO citations (record_id, n, document_id, file, title, section, page, quote, chunk_id,"
+            " quote_start, quote_end, doc_status) VALUES ('r1', 1, 'd1', 'a.pdf', 'A', '4', 7, 'A quote.', 'c1', 0, 8,"
+            " 'final')"
+        )
+    migrate(db.engine)
+    assert _diff(db) == []
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT page, quote, page_label FROM citations").fetchall() == [(7, "A quote.", "")]
 
 
 def _initdb() -> str | None:

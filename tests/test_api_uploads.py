@@ -51,17 +51,30 @@ def test_word_web_and_scanned_uploads_are_ingested_with_their_pages(desk_env: De
         f"/api/documents/{doc_id}/pages/4", params={"quote": DEVIATION}, headers=env.auth("staff")
     ).json()
     assert page["text"].startswith("## 4.2 Deviations") and page["highlights"]
+    assert page["label"] == "§4.2 Deviations"
     scan_id = docs["annex11-scan.pdf"]["document_id"]
     scanned = env.client.get(f"/api/documents/{scan_id}/pages/1", headers=env.auth("staff")).json()
-    assert RISK in " ".join(scanned["text"].split())
+    assert RISK in " ".join(scanned["text"].split()) and scanned["label"] == "p. 1 (OCR)"
     assert _incoming(env) == []
     # Approved answers from the Word file and from a scan export with their section, and with "(OCR)".
     ids = []
-    for question in (
-        "Who shall record every unplanned departure from an approved procedure in the deviation log?",
-        "When may the investigator break the treatment randomisation code of an investigator-blinded trial?",
+    for question, file, label in (
+        (
+            "Who shall record every unplanned departure from an approved procedure in the deviation log?",
+            "SOP-QA-042.docx",
+            "§4.2 Deviations",
+        ),
+        (
+            "When may the investigator break the treatment randomisation code of an investigator-blinded trial?",
+            "e6-page23-scan.pdf",
+            "p. 1 (OCR)",
+        ),
     ):
         rec = env.ask(question)
+        # The desk's record names the page as the answer cited it, and so does the record read back.
+        assert (rec["citations"][0]["file"], rec["citations"][0]["page_label"]) == (file, label), rec["citations"]
+        again = env.client.get(f"/api/records/{rec['id']}", headers=env.auth("consultant")).json()
+        assert again["citations"][0]["page_label"] == label
         r = env.client.post(
             f"/api/records/{rec['id']}/approve", json={"reason": "ok", "version": 1}, headers=env.auth("reviewer")
         )

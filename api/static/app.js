@@ -85,9 +85,15 @@ function show(view) {
 }
 
 // --- answers --------------------------------------------------------------------------------------
+// How a reader names the cited page: "§4.2 Deviations" for a Word section, "p. 3 (OCR)" for a scan.
+function pageName(c) {
+  const label = c.page_label || `p. ${c.page}`;
+  return label.startsWith("§") ? label : `${c.section ? `section ${c.section}, ` : ""}${label}`;
+}
+
 function citeButton(n, record) {
   const c = record.citations.find((x) => x.n === n);
-  return el("button", { class: "cite", "data-testid": `cite-${n}`, title: c ? `${c.title}, p. ${c.page}` : "", onclick: () => c && openSource(c) }, `[${n}]`);
+  return el("button", { class: "cite", "data-testid": `cite-${n}`, title: c ? `${c.title}, ${pageName(c)}` : "", onclick: () => c && openSource(c) }, `[${n}]`);
 }
 
 function renderAnswer(record, target) {
@@ -109,7 +115,7 @@ function renderAnswer(record, target) {
     target.append(el("ol", { class: "citations" }, record.citations.map((c) =>
       el("li", { value: c.n },
         el("a", { href: "#", "data-testid": `source-link-${c.n}`, onclick: (e) => { e.preventDefault(); openSource(c); } },
-          `${c.title}${c.doc_status !== "final" ? ` [${c.doc_status.toUpperCase()}]` : ""}, ${c.section ? `section ${c.section}, ` : ""}page ${c.page}`),
+          `${c.title}${c.doc_status !== "final" ? ` [${c.doc_status.toUpperCase()}]` : ""}, ${pageName(c)}`),
         el("q", {}, c.quote.replace(/\s+/g, " "))))));
   }
   target.append(el("p", { class: "muted" }, el("span", { class: `badge ${record.status}`, "data-testid": "status" }, record.status.replace("_", " ")),
@@ -174,7 +180,10 @@ async function openSource(c, page = c.page) {
     return;
   }
   state.source.pages = data.pages;
-  $("#source-where").textContent = `page ${data.page} of ${data.pages}${c.section && page === c.page ? ` · section ${c.section}` : ""}`;
+  const label = data.label || `p. ${data.page}`;
+  $("#source-where").textContent = label.startsWith("§")
+    ? `${label} (section ${data.page} of ${data.pages})`
+    : `page ${data.page} of ${data.pages}${label.endsWith("(OCR)") ? " (OCR)" : ""}${c.section && page === c.page ? ` · section ${c.section}` : ""}`;
   const parts = [];
   let at = 0;
   for (const [s, e] of data.highlights) {
