@@ -223,6 +223,13 @@ def edit(
     if not who.can("records.read_all") and record.asker_id != who.id:
         raise Forbidden("consultants edit only their own drafts")
     _still_current(record, seen, "edited")  # before the costly verification; checked again under the lock
+    # The record's row and its versions are separate reads: an edit that lands between them shows here as
+    # a newer version than the row said. It is the same conflict, not an unchanged text.
+    if current(record).version != seen:
+        raise Conflict(
+            f"version: you edited version {seen}, but version {current(record).version} is current now "
+            f"({record.status}); reload the answer and look again"
+        )
     text = text.strip()
     if text == current(record).text.strip():
         raise BadInput("text: unchanged from the current version")

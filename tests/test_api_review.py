@@ -223,3 +223,34 @@ def test_library_search_and_export_with_numbered_references(desk_env: DeskEnv) -
 
     r = env.client.post("/api/export", json={"ids": [draft["id"]]}, headers=env.auth("consultant"))
     assert r.status_code == 422 and "only approved answers" in r.json()["error"]
+
+
+def test_an_edit_landing_between_reading_a_record_and_its_versions_is_a_conflict(desk_env: DeskEnv) -> None:
+    """SQLite reads outside a transaction each see the newest commit: a record's row can say version 1
+    while its versions, read a moment later, already hold another reviewer's version 2. Seen under load
+    in the two-editors race (a 422 "unchanged" instead of the 409 the loser must get)."""
+    import pytest
+    from sqlalchemy import select
+
+    from api import records
+    from api.auth import Principal
+    from api.errors import Conflict
+    from api.models import Record
+
+    env = desk_env
+    rec = env.ask(Q_TXT)
+    text = f"{rec['claims'][0]['text']} [1]"  # type: ignore[index]
+    me = env.client.get("/api/me", headers=env.auth("reviewer")).json()
+    who = Principal(me["id"], me["name"], "reviewer", "")
+    with env.desk.db.sessions() as session:
+        record = session.scalars(select(Record).where(Record.id == rec["id"])).one()
+        assert record.current_version == 1
+        # Another reviewer's edit lands after the row was read and before the versions are.
+        r = env.client.post(
+            f"/api/records/{rec['id']}/edit",
+            json={"text": text, "note": "first", "version": 1},
+            headers=env.auth("reviewer"),
+        )
+        assert r.status_code == 200, r.text
+        with pytest.raises(Conflict, match="version 2 is current"):
+            records.edit(env.desk.db, session, who, record, text, "second", env.desk.assistant.verifier, 1)
