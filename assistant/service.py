@@ -227,6 +227,14 @@ class Assistant:
         tv = time.perf_counter()
         sources = {n: e for n, e in enumerate(evidence, start=1)}
         verdicts, attributed = self.verifier.verify_attributing(claims_in, sources)
+        # A sentence that named no source the model was given, and that no source supports, is the model's
+        # own: it is left out of an answer that has supported sentences (and listed for the record), never
+        # shown as if it were part of the answer. One that cites a source and fails stays, flagged.
+        unmarked = {i for i, (_, cited) in enumerate(claims_in) if not any(n in sources for n in cited)}
+        left_out = [v.text for i, v in enumerate(verdicts) if i in unmarked and not v.supported]
+        if left_out and any(v.supported for v in verdicts):
+            verdicts = [v for i, v in enumerate(verdicts) if not (i in unmarked and not v.supported)]
+            searched["left_out"] = left_out
         verified = self._assemble(verdicts)
         lat["verification"] = (time.perf_counter() - tv) * 1000
         if attributed:
@@ -483,6 +491,11 @@ class Assistant:
             warnings.append(
                 f"{searched['attributed']} sentence(s) came without a usable citation; each now cites the passage"
                 " that supports it best, and passed verification against it."
+            )
+        if searched.get("left_out"):
+            warnings.append(
+                f"{len(searched['left_out'])} sentence(s) of the model's answer cited no source and no passage"
+                " supports them; they are left out."
             )
         unverified = sorted({c.file for c in cited if c.status == UNVERIFIED})
         if unverified:
