@@ -7,9 +7,10 @@ and no LangChain, and `ask` loads what answering needs (ONNX Runtime, Chroma, BM
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -123,9 +124,28 @@ def ingest(
         raise typer.Exit(1)
 
 
+_DOC_FIELDS = (
+    "document_id",
+    "title",
+    "issuing_body",
+    "jurisdiction",
+    "doc_type",
+    "status",
+    "year",
+    "pages",
+    "chunks",
+    "source",
+    "file",
+)
+
+
 @docs_app.callback()
-def docs(ctx: typer.Context, data_dir: DataDir = None) -> None:
-    """List indexed documents."""
+def docs(
+    ctx: typer.Context,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Every document as a JSON list, whole ids included")] = False,
+) -> None:
+    """List indexed documents (a table on a terminal; one tab-separated line a document in a pipe)."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = data_dir
         return
@@ -134,12 +154,15 @@ def docs(ctx: typer.Context, data_dir: DataDir = None) -> None:
 
     settings = _settings(data_dir)
     catalog = Catalog(settings.data_dir / "catalog.sqlite3")
-    rows = catalog.documents()
-    table = Table(title=f"{len(rows)} documents in {settings.data_dir}")
-    for col in ("id", "title", "body", "type", "status", "year", "pages", "chunks", "file"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(
+    rows = [{k: r[k] for k in _DOC_FIELDS} for r in catalog.documents()]
+    catalog.close()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        return
+    columns = ("id", "title", "body", "type", "status", "year", "pages", "chunks", "file")
+
+    def cells(r: dict[str, Any]) -> list[str]:
+        return [
             r["document_id"][:12],
             r["title"],
             r["issuing_body"],
@@ -149,9 +172,21 @@ def docs(ctx: typer.Context, data_dir: DataDir = None) -> None:
             str(r["pages"]),
             str(r["chunks"]),
             r["file"],
-        )
+        ]
+
+    if not out.is_terminal:
+        # In a pipe a table would wrap file names across lines (`regassist docs | grep Annex` found
+        # nothing): one whole line a document, tab-separated, under a header line.
+        sys.stdout.write("\t".join(columns) + "\n")
+        for r in rows:
+            sys.stdout.write("\t".join(c.replace("\t", " ").replace("\n", " ") for c in cells(r)) + "\n")
+        return
+    table = Table(title=f"{len(rows)} documents in {settings.data_dir}")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*cells(r))
     out.print(table)
-    catalog.close()
 
 
 @docs_app.command("remove")

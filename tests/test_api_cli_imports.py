@@ -74,3 +74,26 @@ def test_ask_answers_without_importing_torch(tmp_path: Path, embedder: OnnxEmbed
     assert "every 90 days" in run.stdout and "backup-sop.txt" in run.stdout
     assert modules.isdisjoint(NEVER_FOR_ASK), sorted(modules & set(NEVER_FOR_ASK))
     assert "onnxruntime" in modules
+
+
+def test_docs_in_a_pipe_prints_whole_lines_and_json(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+    """`regassist docs | grep Annex` finds the document: a table wrapped long file names across lines."""
+    import json
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    name = "EC_EU-GMP-Annex11_computerised-systems_local-translation_2011_with-a-long-name.txt"
+    (folder / name).write_text("Annex 11 in translation\n\nAudit trails should be regularly reviewed.\n")
+    data = tmp_path / "data"
+    index = Index(IngestSettings(data_dir=data), embedder=embedder)
+    assert index.ingest([folder]).count("added") == 1
+    index.close()
+    _, run = _modules_after(tmp_path, "docs", "--data-dir", str(data))
+    assert run.returncode == 0, run.stderr
+    header, line = run.stdout.splitlines()
+    assert header.split("\t") == ["id", "title", "body", "type", "status", "year", "pages", "chunks", "file"]
+    assert line.split("\t")[-1] == name and line.split("\t")[6:8] == ["1", "1"]
+    modules, run = _modules_after(tmp_path, "docs", "--json", "--data-dir", str(data))
+    (doc,) = json.loads(run.stdout)
+    assert doc["file"] == name and len(doc["document_id"]) == 24 and doc["chunks"] == 1
+    assert modules.isdisjoint(HEAVY), sorted(modules & set(HEAVY))
