@@ -232,7 +232,8 @@ def test_an_admin_uploads_a_document_and_says_what_it_is(
 
 def test_a_word_sop_is_cited_by_its_section_in_the_browser(served: tuple[str, str], browser: object) -> None:
     """A Word file's "pages" are its sections: the answer, its source list and the source viewer name the
-    section ("§4.2 Deviations"), not the section's number in the file as if it were a page."""
+    section ("§4.2 Deviations"), not the section's number in the file as if it were a page. Enter sends
+    the question (Shift+Enter is a new line) and Escape closes the source panel."""
     from tests.docxmaker import make_sop_docx
 
     url, admin_token = served
@@ -249,10 +250,12 @@ def test_a_word_sop_is_cited_by_its_section_in_the_browser(served: tuple[str, st
     admin.locator('#documents tr[data-file="SOP-QA-042.docx"]').wait_for(timeout=120_000)  # type: ignore[attr-defined]
 
     staff = _sign_in(browser, url, _add_user(admin, "sam", "staff"))
-    staff.get_by_test_id("question").fill(  # type: ignore[attr-defined]
-        "Who shall record every unplanned departure from an approved procedure in the deviation log?"
-    )
-    staff.get_by_test_id("ask").click()  # type: ignore[attr-defined]
+    box = staff.get_by_test_id("question")  # type: ignore[attr-defined]
+    box.fill("Who shall record every unplanned departure")
+    box.press("Shift+Enter")  # a new line, not a send
+    assert box.input_value() == "Who shall record every unplanned departure\n"
+    box.fill("Who shall record every unplanned departure from an approved procedure in the deviation log?")
+    box.press("Enter")  # Enter sends, as chats do
     staff.get_by_test_id("status").wait_for(timeout=60_000)  # type: ignore[attr-defined]
     link = staff.get_by_test_id("source-link-1")  # type: ignore[attr-defined]
     assert link.inner_text() == "SOP-QA-042 Deviation management, §4.2 Deviations", link.inner_text()
@@ -261,3 +264,5 @@ def test_a_word_sop_is_cited_by_its_section_in_the_browser(served: tuple[str, st
     staff.get_by_test_id("highlight").wait_for()  # type: ignore[attr-defined]
     assert staff.locator("#source-where").inner_text() == "§4.2 Deviations (section 4 of 5)"  # type: ignore[attr-defined]
     staff.screenshot(path=str(SHOTS / "desk-8-word-section.png"))  # type: ignore[attr-defined]
+    staff.keyboard.press("Escape")  # type: ignore[attr-defined]
+    assert staff.locator("#source").is_hidden()  # type: ignore[attr-defined]

@@ -196,6 +196,8 @@ async function openSource(c, page = c.page) {
   if (mark) mark.scrollIntoView({ block: "center" });
 }
 $("#source-close").onclick = () => { $("#source").hidden = true; };
+// Escape closes the source panel, as any side panel closes.
+document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("#source").hidden) $("#source").hidden = true; });
 $("#source-prev").onclick = () => state.source && state.source.current > 1 && openSource(state.source, state.source.current - 1);
 $("#source-next").onclick = () => state.source && state.source.current < state.source.pages && openSource(state.source, state.source.current + 1);
 
@@ -415,4 +417,8 @@ $("#eval-form").onsubmit = async (e) => {
 $("#signin-form").onsubmit = (e) => { e.preventDefault(); signIn($("#token").value.trim()); };
 $("#signout").onclick = () => { sessionStorage.removeItem("regassist-token"); location.reload(); };
 $("#ask-form").onsubmit = (e) => { e.preventDefault(); const q = $("#question").value.trim(); if (q) ask(q); };
+// Enter sends the question, as chats do; Shift+Enter starts a new line.
+$("#question").addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("#ask-form").requestSubmit(); }
+});
 if (state.token) signIn(state.token);
