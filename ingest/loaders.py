@@ -143,9 +143,19 @@ def _tables_whole(path: Path, data: bytes, texts: list[str], pages: list[int]) -
         return {}
 
 
+# Titles that a PDF's info, a Word file's core properties or a saved page's <title> carry without naming
+# the document: a browser's blank page, an editor's placeholder, a template, or a file name.
+_PLACEHOLDER_TITLE = re.compile(
+    r"^(?:about:blank|untitled\b.*|document\s*\d*|new document|title|slide \d+|powerpoint presentation|"
+    r"microsoft (?:word|powerpoint|excel)\b.*|.*\.(?:docx?|pdf|indd|html?|rtf|odt|pptx?|xlsx?|txt))$",
+    re.IGNORECASE,
+)
+
+
 def _plausible_title(title: str | None) -> str | None:
-    # PDF title fields often hold a file name or a template name, not the document's title.
-    if not title or len(title) < 8 or re.search(r"\.(docx?|pdf|indd)$|^microsoft word", title, re.IGNORECASE):
+    """The file's own title, or None when it is a placeholder (then the first line or the name is used)."""
+    title = (title or "").strip()
+    if len(title) < 8 or _PLACEHOLDER_TITLE.match(title):
         return None
     return title
 
@@ -181,7 +191,9 @@ def _load_html(path: Path, data: bytes, options: LoadOptions) -> RawDocument:
     text = clean_web_text(page.text)
     if not text.strip():
         raise IngestError(path.name, "no text in the HTML body after removing boilerplate")
-    return RawDocument(pages=(text,), pdf_title=page.title, is_text_file=True, date=page.date, site=page.site)
+    return RawDocument(
+        pages=(text,), pdf_title=_plausible_title(page.title), is_text_file=True, date=page.date, site=page.site
+    )
 
 
 def _load_docx(path: Path, data: bytes, options: LoadOptions) -> RawDocument:
@@ -195,7 +207,7 @@ def _load_docx(path: Path, data: bytes, options: LoadOptions) -> RawDocument:
     # guessed to be one.
     return RawDocument(
         pages=tuple(texts),
-        pdf_title=title,
+        pdf_title=_plausible_title(title),
         is_text_file=False,
         page_info=tuple(PageInfo(label=s.label) for s in sections),
     )

@@ -273,3 +273,44 @@ def test_word_table_cells_keep_their_paragraphs_apart_and_unstyled_text_is_one_s
         "",
         "Calibration is always recorded.",
     ]
+
+
+def test_a_placeholder_title_in_the_file_is_never_the_document_title(tmp_path: Path) -> None:
+    """A PDF saved from a browser says its title is "about:blank"; an editor's says "Untitled" or a file
+    name. Such a title would flow into every citation and export: the first line is used instead."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    def titled(pdf: bytes, title: str) -> bytes:
+        writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+        writer.add_metadata({"/Title": title})
+        buf = io.BytesIO()
+        writer.write(buf)
+        return buf.getvalue()
+
+    page = ["Guidance on electronic batch records", "Batch records must be reviewed before release."]
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / "browser-save.pdf").write_bytes(titled(make_pdf([page]), "about:blank"))
+    (folder / "editor-save.pdf").write_bytes(
+        titled(make_pdf([[*page, "Second copy."]]), "Microsoft Word - draft3.docx")
+    )
+    (folder / "blank.html").write_text(
+        "<html><head><title>about:blank</title></head><body><article><h1>Guidance on electronic batch records"
+        "</h1><p>Batch records must be reviewed by the quality unit before each batch is released.</p>"
+        "</article></body></html>",
+        encoding="utf-8",
+    )
+    (folder / "named.pdf").write_bytes(titled(make_pdf([[*page, "Third copy."]]), "Electronic batch records (2024)"))
+    index = Index(IngestSettings(data_dir=tmp_path / "data"), embedder=HashingEmbedder())  # type: ignore[arg-type]
+    report = index.ingest([folder])
+    assert report.count("added") == 4, [r.error for r in report.results]
+    titles = {r["file"]: r["title"] for r in index.catalog.documents()}
+    assert titles == {
+        "browser-save.pdf": "Guidance on electronic batch records",
+        "editor-save.pdf": "Guidance on electronic batch records",
+        "blank.html": "Guidance on electronic batch records",
+        "named.pdf": "Electronic batch records (2024)",
+    }, titles
+    index.close()
