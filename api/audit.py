@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db import Database, write_lock
+from api.db import Database, serialise
 from api.models import AuditEntry, Record, Version
 from ingest.errors import ConfigError
 
@@ -134,10 +134,7 @@ def append(
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(7264)"))
-    else:
-        write_lock(session)
+    serialise(session)
     prev = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS
     at = datetime.now(UTC).isoformat(timespec="microseconds")
     body = json.dumps(detail or {}, sort_keys=True, ensure_ascii=False, default=str)

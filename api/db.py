@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -68,6 +68,20 @@ def write_lock(session: Session) -> None:
     raw = conn.connection.dbapi_connection
     if raw is not None and not raw.in_transaction:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# The key of the transaction-scoped PostgreSQL advisory lock that serialises the desk's writes that must
+# not interleave (audit appends, starting a job after checking none is pending), across processes too.
+SERIAL_LOCK = 7264
+
+
+def serialise(session: Session) -> None:
+    """Hold the desk's one serialising lock until the session's transaction ends: SQLite's write lock, or
+    on PostgreSQL a transaction-scoped advisory lock (rows need not exist to be locked)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SERIAL_LOCK})
+    else:
+        write_lock(session)
 
 
 class Database:

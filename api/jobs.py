@@ -29,6 +29,8 @@ from ingest.errors import RegassistError
 from ingest.pipeline import FileResult, Index, expand_paths
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from api.desk import Desk
 
 log = logging.getLogger("regassist.jobs")
@@ -81,6 +83,17 @@ class JobRunner:
             s.add(job)
         self._put(kind, job.id)
         return job
+
+    def submit_in(self, session: Session, kind: str, user_id: int, params: dict[str, Any]) -> Job:
+        """Add a job to the caller's transaction; it is queued only by `enqueue`, once that has committed."""
+        job = Job(id=uuid.uuid4().hex, kind=kind, status="queued", created_by=user_id, params=params)
+        session.add(job)
+        session.flush()
+        return job
+
+    def enqueue(self, job: Job) -> None:
+        """Hand a committed job to the worker."""
+        self._put(job.kind, job.id)
 
     def _put(self, kind: str, job_id: str) -> None:
         self.queue.put((1 if kind == "eval" else 0, next(self._seq), job_id))

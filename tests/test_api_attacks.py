@@ -301,3 +301,31 @@ def test_a_1600_word_quote_is_refused_at_once_naming_the_field(served: Served) -
     assert r.status_code == 200 and r.json()["highlights"] == []
     # Asking still works straight after.
     assert served.ask(staff, Q_PDF)["abstained"] is False
+
+
+def test_a_double_click_on_start_queues_one_evaluation_run(served: Served) -> None:
+    """Two starts of a run sent at once by one evaluator (a double click): one run is queued, the other
+    request is told a run is pending, in every trial."""
+
+    def start(barrier: threading.Barrier, who: dict[str, str], codes: list[int], ids: list[str]) -> None:
+        barrier.wait()
+        r = served.http.post("/api/evals", json={"set": "bundled-dev"}, headers=who)
+        codes.append(r.status_code)
+        if r.status_code == 202:
+            ids.append(r.json()["id"])
+
+    for trial in range(4):
+        who = served.person(f"double-click-{trial}", "evaluator")
+        barrier = threading.Barrier(2)
+        codes: list[int] = []
+        ids: list[str] = []
+        threads = [threading.Thread(target=start, args=(barrier, who, codes, ids)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for job_id in ids:
+            served.http.post(f"/api/jobs/{job_id}/cancel", headers=who)
+        assert sorted(codes) == [202, 409], (trial, codes)
+        runs = served.http.get("/api/evals", headers=who).json()
+        assert len([r for r in runs if r["id"] in ids]) == 1

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from api.audit import append
+from api.db import serialise
 from api.deps import DeskDep, EvalUser, SessionDep
 from api.errors import Conflict
 from api.models import Job
@@ -28,13 +29,18 @@ def runs(session: SessionDep, _who: EvalUser) -> list[JobOut]:
 @router.post("", response_model=JobOut, status_code=202, summary="Start a run on a bundled question set")
 def start(body: EvalIn, desk: DeskDep, session: SessionDep, who: EvalUser) -> JobOut:
     # One run at a time per evaluator (a double click queues one, not two); ingest jobs go first anyway.
+    # The check and the new run are one transaction under the desk's serialising lock: two starts sent at
+    # once both found no pending run and queued two.
+    serialise(session)
     pending = session.scalar(
         select(Job).where(Job.kind == "eval", Job.created_by == who.id, Job.status.in_(("queued", "running")))
     )
     if pending is not None:
         raise Conflict(f"you have a run {pending.status} already (job {pending.id}); wait for it, or cancel it first")
-    job = desk.jobs.submit("eval", who.id, {"set": body.set, "resamples": body.resamples})
+    job = desk.jobs.submit_in(session, "eval", who.id, {"set": body.set, "resamples": body.resamples})
     append(desk.db, session, who.id, who.name, "eval.start", body.set, {"job": job.id})
+    session.commit()
+    desk.jobs.enqueue(job)
     return job_out(job)
 
 
