@@ -129,9 +129,13 @@ def lock(session: Session, record: Record, seen: int, doing: str) -> Record:
 
 
 def _still_current(record: Record, seen: int, doing: str) -> None:
-    if record.current_version != seen:
+    # The record's row and its versions are separate reads outside a write transaction (SQLite): an edit
+    # that lands between them shows as a newer version among the versions than the row says. Either is
+    # the same conflict (not, say, an "unchanged" text).
+    now = max(record.current_version, current(record).version)
+    if now != seen:
         raise Conflict(
-            f"version: you {doing} version {seen}, but version {record.current_version} is current now "
+            f"version: you {doing} version {seen}, but version {now} is current now "
             f"({record.status}); reload the answer and look again"
         )
 
@@ -223,13 +227,6 @@ def edit(
     if not who.can("records.read_all") and record.asker_id != who.id:
         raise Forbidden("consultants edit only their own drafts")
     _still_current(record, seen, "edited")  # before the costly verification; checked again under the lock
-    # The record's row and its versions are separate reads: an edit that lands between them shows here as
-    # a newer version than the row said. It is the same conflict, not an unchanged text.
-    if current(record).version != seen:
-        raise Conflict(
-            f"version: you edited version {seen}, but version {current(record).version} is current now "
-            f"({record.status}); reload the answer and look again"
-        )
     text = text.strip()
     if text == current(record).text.strip():
         raise BadInput("text: unchanged from the current version")
