@@ -139,6 +139,10 @@ class Catalog:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    def cite(self, document_id: str, number: int) -> str:
+        """How a citation names a page: "p. 3", "p. 3 (OCR)" or a Word section's "§4.2 Deviations"."""
+        return (self.page_info(document_id, number) or PageInfo()).cite(number)
+
     def page_info(self, document_id: str, number: int) -> PageInfo | None:
         """How one page was read (OCR and its confidence) and how a citation names it."""
         row = self._db.execute(

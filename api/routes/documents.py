@@ -222,14 +222,13 @@ def page(
     text = desk.index.catalog.page_text(document_id, page)
     if text is None:
         raise NotFound(f"{row['file']} has pages 1 to {row['pages']}, not {page}")
-    info = desk.index.catalog.page_info(document_id, page)
     return PageOut(
         document_id=document_id,
         file=row["file"],
         title=row["title"],
         page=page,
         pages=row["pages"],
-        label=f"p. {page}" if info is None else info.cite(page),
+        label=desk.index.catalog.cite(document_id, page),
         text=text,
         highlights=highlights(text, quote),
     )

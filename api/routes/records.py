@@ -122,12 +122,7 @@ def export(body: ExportIn, desk: DeskDep, session: SessionDep, who: ExportUser) 
     append(
         desk.db, session, who.id, who.name, "export", ",".join(body.ids)[:200], {"ids": body.ids, "format": body.format}
     )
-    catalog = desk.index.catalog
-
-    def page_label(document_id: str, page: int) -> str:
-        info = catalog.page_info(document_id, page)
-        return "" if info is None else info.cite(page)
-
+    page_label = desk.index.catalog.cite
     if body.format == "docx":
         return Response(
             to_docx(chosen, body.title, page_label),
