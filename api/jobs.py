@@ -78,10 +78,9 @@ class JobRunner:
 
     def submit(self, kind: str, user_id: int, params: dict[str, Any]) -> Job:
         """Queue a job; returns it as stored."""
-        job = Job(id=uuid.uuid4().hex, kind=kind, status="queued", created_by=user_id, params=params)
         with self.desk.db.session() as s:
-            s.add(job)
-        self._put(kind, job.id)
+            job = self.submit_in(s, kind, user_id, params)
+        self.enqueue(job)
         return job
 
     def submit_in(self, session: Session, kind: str, user_id: int, params: dict[str, Any]) -> Job:
