@@ -163,16 +163,15 @@ def _mhra_rows() -> list[tuple[int, list[str]]]:
     """(page, filled cells) of every row pdfplumber finds in the MHRA table, ticks left out."""
     import pdfplumber
 
-    from ingest.tables import _tables
+    from ingest.tables import _tables, join_cell_lines
 
     out = []
     with pdfplumber.open(str(ROOT / "corpus" / MHRA)) as pdf:
         for number, page in enumerate(pdf.pages, start=1):
-            for table in _tables(page):
-                for row in table.extract():
+            for _, rows in _tables(page):
+                for row in rows:
                     # A cell's lines joined as printed ("prolonged‐" / "release" is one word).
-                    joined = [re.sub(r"(?<=\w[-\u2010\u2014])\n(?=\w)", "", c or "") for c in row]
-                    cells = [_flat(re.sub(r"\(cid:\d+\)", " ", c)) for c in joined]
+                    cells = [join_cell_lines(re.sub(r"\(cid:\d+\)", " ", c or "")) for c in row]
                     cells = [c for c in cells if len(c) > 1]
                     if row and row[0] and cells:
                         out.append((number, cells))

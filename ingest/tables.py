@@ -71,8 +71,11 @@ def pages_with_tables(data: bytes, texts: Sequence[str], pages: Sequence[int]) -
     out: dict[int, str] = {}
     with pdfplumber.open(io.BytesIO(data)) as pdf:
         for number in candidates:
+            page = pdf.pages[number - 1]
             try:
-                tables = [(_rows(t, pdf.pages[number - 1]), _vocabulary(t)) for t in _tables(pdf.pages[number - 1])]
+                found = _tables(page)
+                fonts = _symbol_fonts(page) if found else {}
+                tables = [(_rows(t, cells, fonts), _vocabulary(cells)) for t, cells in found]
             except Exception as exc:  # a page pdfplumber cannot read keeps pypdf's text
                 log.warning(
                     "page %d: table layout not read (%s: %s); its text stays in reading order",
@@ -100,8 +103,8 @@ def _words(text: str) -> list[str]:
     return [w.lower() for w in _WORDS.findall(_CID.sub(" ", text)) if len(w) > 1]
 
 
-def _vocabulary(table: Any) -> set[str]:
-    return {w for row in table.extract() for cell in row if cell for w in _words(cell)}
+def _vocabulary(cells: Cells) -> set[str]:
+    return {w for row in cells for cell in row if cell for w in _words(cell)}
 
 
 def _replace(text: str, tables: Sequence[tuple[list[str], set[str]]]) -> str | None:
@@ -146,19 +149,24 @@ def _replace(text: str, tables: Sequence[tuple[list[str], set[str]]]) -> str | N
     return "\n".join(out)
 
 
-def _tables(page: Any) -> list[Any]:
-    """The page's tables of two or more filled rows and columns, top to bottom, none inside another."""
+# A table's cell texts as pdfplumber extracts them, row by row (None: the cell is part of a merged one).
+Cells = list[list[str | None]]
+
+
+def _tables(page: Any) -> list[tuple[Any, Cells]]:
+    """The page's tables of two or more filled rows and columns, with their cell texts (extracted once:
+    it is most of a table's cost), top to bottom, none inside another."""
     found = []
     for t in page.find_tables():
-        rows = t.extract()
-        filled = [r for r in rows if sum(1 for c in r if c and c.strip()) >= 2]
+        cells = t.extract()
+        filled = [r for r in cells if sum(1 for c in r if c and c.strip()) >= 2]
         if len(filled) >= MIN_ROWS:
-            found.append(t)
-    found.sort(key=lambda t: (t.bbox[1], t.bbox[0]))
-    kept: list[Any] = []
-    for t in found:
-        if not any(_contains(k.bbox, t.bbox) for k in kept):
-            kept.append(t)
+            found.append((t, cells))
+    found.sort(key=lambda tc: (tc[0].bbox[1], tc[0].bbox[0]))
+    kept: list[tuple[Any, Cells]] = []
+    for t, cells in found:
+        if not any(_contains(k.bbox, t.bbox) for k, _ in kept):
+            kept.append((t, cells))
     return kept
 
 
@@ -168,13 +176,12 @@ def _contains(outer: Sequence[float], inner: Sequence[float]) -> bool:
     )
 
 
-def _rows(table: Any, page: Any) -> list[str]:
+def _rows(table: Any, cells: Cells, fonts: dict[int, str]) -> list[str]:
     """One `| a | b |` line a row. A row whose first cell continues the one above (pdfplumber splits a
     tall cell where an inner rule stops) is merged into that row, so a row is what the page shows."""
-    fonts = _symbol_fonts(page)
     merged: list[tuple[list[str | None], list[tuple[float, float] | None]]] = []
-    for row, cells in zip(table.rows, table.extract(), strict=True):
-        texts = [None if c is None else _cell_text(c, fonts) for c in cells]
+    for row, row_cells in zip(table.rows, cells, strict=True):
+        texts = [None if c is None else _cell_text(c, fonts) for c in row_cells]
         if merged and texts and texts[0] is None:
             prev = merged[-1][0]
             for i, text in enumerate(texts):
@@ -188,9 +195,9 @@ def _rows(table: Any, page: Any) -> list[str]:
         merged.append((texts, [None if b is None else (b[0], b[2]) for b in row.cells]))
     lines = []
     for texts, spans in merged:
-        cells = [t for t, x in zip(texts, spans, strict=True) if t is not None and x is not None and _shown(x, spans)]
-        if any(cells):
-            lines.append("| " + " | ".join(cells) + " |")
+        shown = [t for t, x in zip(texts, spans, strict=True) if t is not None and x is not None and _shown(x, spans)]
+        if any(shown):
+            lines.append("| " + " | ".join(shown) + " |")
     return lines
 
 
@@ -202,12 +209,15 @@ def _shown(x: tuple[float, float], spans: Sequence[tuple[float, float] | None]) 
     return not any(o is not None and o != x and o[0] <= x[0] and x[1] <= o[1] for o in spans)
 
 
+def join_cell_lines(text: str) -> str:
+    """A cell's lines as one text: a line that breaks after a hyphen or dash ("prolonged‐" / "release",
+    "decanoate—" / "prolonged") joins without a space, as the word is printed; others with one."""
+    return re.sub(r"\s+", " ", re.sub(r"(?<=\w[-\u2010\u2014])\n(?=\w)", "", text)).strip()
+
+
 def _cell_text(text: str, fonts: dict[int, str]) -> str:
     text = _CID.sub(lambda m: fonts.get(int(m.group(1)), "[symbol]"), text)
-    # A cell's lines are one text; a line that breaks after a hyphen or dash ("prolonged‐" / "release",
-    # "decanoate—" / "prolonged") joins without a space, as the word is printed.
-    text = re.sub(r"(?<=\w[-\u2010\u2014])\n(?=\w)", "", text)
-    return re.sub(r"\s+", " ", text).replace("|", "/").strip()
+    return join_cell_lines(text).replace("|", "/")
 
 
 def _symbol_fonts(page: Any) -> dict[int, str]:
