@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Literal
 
 from assistant.sentences import normalise, sentence_spans
+from ingest.cleaning import TABLE_ROW
 
 Label = Literal["body", "heading", "lead_in", "list_item", "table_row", "reference", "footnote", "toc", "cover"]
 CLAIMABLE: frozenset[str] = frozenset({"body", "lead_in", "list_item", "table_row"})
@@ -91,7 +92,7 @@ def label_of(sentence: str, previous: Label | None, markers: frozenset[str] = fr
     """
     s = sentence.strip()
     words = s.split()
-    if len(s) > 2 and s[0] == "|" and s[-1] == "|":
+    if TABLE_ROW.match(s):
         return "table_row"  # one row of a Word or ruled PDF table, as ingest writes it
     if _TOC.search(s) and re.search(r"(?:\.\s?){4,}|…{2,}", s):
         return "toc"

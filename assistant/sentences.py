@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ingest.cleaning import TABLE_ROW
+
 _ABBREV = re.compile(
     r"(?:\b(?:e\.g|i\.e|etc|vs|cf|Sec|No|Nos|Fig|Vol|Inc|Ltd|Co|Dr|Mr|Ms|St|approx|al|Rev|Art|para)\.|\b[A-Z]\.)$"
 )
@@ -13,18 +15,15 @@ _BOUNDARY = re.compile(
 )
 
 
-# A table row (`| a | b |`, one line, as ingest writes Word and PDF tables) is one sentence, whatever
-# its cells hold: a quote of a table is a whole row, as the page shows it.
-_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
-
-
 def sentence_spans(text: str, min_chars: int = 3) -> list[tuple[int, int]]:
     """(start, end) offsets of the sentences of `text`, trimmed of surrounding whitespace."""
     if "|" not in text:
         return _prose_spans(text, 0, min_chars)
+    # A table row is one sentence, whatever its cells hold: a quote of a table is a whole row, as the
+    # page shows it.
     out: list[tuple[int, int]] = []
     start = 0
-    for m in _ROW.finditer(text):
+    for m in TABLE_ROW.finditer(text):
         out.extend(_prose_spans(text[start : m.start()], start, min_chars))
         s, e = m.start(), m.end()
         while text[s] in " \t":

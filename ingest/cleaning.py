@@ -93,14 +93,15 @@ def remove_running_furniture(pages: Sequence[str], edge: int = 4) -> list[str]:
 def _is_furniture(line: str, furniture: set[str]) -> bool:
     # A table row is never furniture: a table's header row repeats on each page it runs over, and is
     # what tells a reader which column is which.
-    if _ROW.match(line):
+    if TABLE_ROW.match(line):
         return False
     # Landscape pages sometimes join two header lines: "Contains Nonbinding Recommendations; Draft — ...".
     norm = _norm_furniture(line)
     return norm in furniture or all(p in furniture for p in re.split(r"\s*[;|]\s*", norm) if p)
 
 
-_ROW = re.compile(r"^\s*\|.*\|\s*$")
+# One row of a table as ingest writes Word and ruled PDF tables: `| a | b |`, a line of its own.
+TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
 _PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?\s*$", re.IGNORECASE)
 
 
