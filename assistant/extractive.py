@@ -225,7 +225,8 @@ def pick_sentences(
         return []
     cands, features, svecs, lexical, prior = scored
     dense, lex = features[:, 0], features[:, 1]
-    score = features @ weights()
+    w = weights()
+    score = features @ w
     parts = question_parts(question)
     part_vecs = encode(parts) if len(parts) > 1 else None
 
@@ -238,7 +239,6 @@ def pick_sentences(
     if part_vecs is not None:
         # Part by part, in the question's order, so the answer reads in the order it was asked.
         for pv, part in zip(part_vecs, parts, strict=True):
-            w = weights()
             part_score = w[0] * (svecs @ pv) + w[1] * lexical(part) + w[2] * prior
             best = int(np.argmax(part_score))
             if best not in chosen and part_score[best] >= 0.8 * float(np.max(score)):

@@ -153,10 +153,7 @@ class Assistant:
         """Events: {"type": "retrieval"}, {"type": "token", "text"}..., then {"type": "answer", "answer"}."""
         question = self.check_question(question)
         t0 = time.perf_counter()
-        # An acronym the documents only spell out is searched for as they write it.
-        query, expanded = self._expand(question)
-        qvec = self.searcher.embed_query(query)
-        evidence = self._supplement(query, self.searcher.search(query, filters, qvec=qvec), filters)
+        query, expanded, qvec, evidence = self.retrieve(question, filters)
         t_retrieval = (time.perf_counter() - t0) * 1000
         yield {"type": "retrieval", "evidence": evidence}
         lat = {"retrieval": t_retrieval}
@@ -230,11 +227,14 @@ class Assistant:
         # A sentence that named no source the model was given, and that no source supports, is the model's
         # own: it is left out of an answer that has supported sentences (and listed for the record), never
         # shown as if it were part of the answer. One that cites a source and fails stays, flagged.
-        unmarked = {i for i, (_, cited) in enumerate(claims_in) if not any(n in sources for n in cited)}
-        left_out = [v.text for i, v in enumerate(verdicts) if i in unmarked and not v.supported]
-        if left_out and any(v.supported for v in verdicts):
-            verdicts = [v for i, v in enumerate(verdicts) if not (i in unmarked and not v.supported)]
-            searched["left_out"] = left_out
+        own = {
+            i
+            for i, ((_, cited), v) in enumerate(zip(claims_in, verdicts, strict=True))
+            if not v.supported and not any(n in sources for n in cited)
+        }
+        if own and any(v.supported for v in verdicts):
+            searched["left_out"] = [verdicts[i].text for i in sorted(own)]
+            verdicts = [v for i, v in enumerate(verdicts) if i not in own]
         verified = self._assemble(verdicts)
         lat["verification"] = (time.perf_counter() - tv) * 1000
         if attributed:
@@ -242,6 +242,16 @@ class Assistant:
         yield {"type": "answer", "answer": self._finish(question, verified, evidence, lat, t0, searched)}
 
     # --- steps --------------------------------------------------------------------------------
+    def retrieve(
+        self, question: str, filters: Filters | None = None
+    ) -> tuple[str, dict[str, str], np.ndarray, list[Evidence]]:
+        """What an answer is drawn from: the query searched (the question, with each acronym the documents
+        only spell out followed by its expansion), those expansions, the query's vector, and the evidence
+        (with the per-regulator and definition searches added)."""
+        query, expanded = self._expand(question)
+        qvec = self.searcher.embed_query(query)
+        return query, expanded, qvec, self._supplement(query, self.searcher.search(query, filters, qvec=qvec), filters)
+
     def check_question(self, question: str) -> str:
         q = normalise(question or "")
         if not q:
@@ -405,7 +415,7 @@ class Assistant:
                             quote_start=s,
                             quote_end=e,
                             status=chunk.meta.status,
-                            page_label=self._page_label(chunk.document_id, page),
+                            page_label=self.index.catalog.cite(chunk.document_id, page),
                         )
                     )
                 nums.append(renumber[n])
@@ -505,11 +515,6 @@ class Assistant:
         return self._answer(
             question, answer_text, False, None, v.citations, v.claims, evidence, lat, t0, warnings, searched
         )
-
-    def _page_label(self, document_id: str, page: int) -> str:
-        """A Word section's label, or the page number; "(OCR)" when the page text came from a scan."""
-        info = self.index.catalog.page_info(document_id, page)
-        return f"p. {page}" if info is None else info.cite(page)
 
     def _page_of(self, chunk: Chunk, offset: int) -> int:
         """The page on which a character offset of a chunk falls; chunks may cross page breaks."""

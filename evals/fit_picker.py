@@ -40,10 +40,10 @@ def rows(assistant: Assistant, sets: tuple[str, ...]) -> tuple[np.ndarray, np.nd
         for q in load_questions(resolve_set(name)):
             if not q.answerable or not q.evidence:
                 continue
-            qvec = assistant.searcher.embed_query(q.question)
-            evidence = assistant._supplement(q.question, assistant.searcher.search(q.question, qvec=qvec), None)
+            # Retrieved and scored as an answer is (the query with its acronym expansions).
+            query, _, qvec, evidence = assistant.retrieve(q.question)
             scored = extractive.score_candidates(
-                q.question, evidence, assistant._encode, assistant._idf, qvec, assistant.heads.vectors
+                query, evidence, assistant._encode, assistant._idf, qvec, assistant.heads.vectors
             )
             if scored is None:
                 continue
