@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from api.desk import Desk
 from api.errors import Forbidden, RateLimited, Unauthorized, status_of
 from api.guard import RequestGuard
-from api.routes import admin, ask, documents, evals, records
+from api.routes import admin, ask, conversations, documents, evals, records
 from ingest.errors import RegassistError
 
 STATIC = Path(__file__).parent / "static"
@@ -79,7 +79,7 @@ def create_app(desk: Desk, close_on_shutdown: bool = True) -> FastAPI:
         message = f"{detail[0]['field']}: {detail[0]['message']}" if detail else "invalid request"
         return JSONResponse({"error": message, "detail": detail}, status_code=422)
 
-    for module in (ask, records, documents, admin, evals):
+    for module in (ask, conversations, records, documents, admin, evals):
         app.include_router(module.router)
     app.add_middleware(RequestGuard, desk=desk)
 

@@ -41,6 +41,8 @@ ACTIONS = (
     "auth.fail",
     "denied",
     "ask",
+    "conversation.rename",
+    "conversation.delete",
     "edit",
     "approve",
     "reject",

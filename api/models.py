@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ROLES = ("staff", "consultant", "reviewer", "evaluator", "admin")
@@ -50,10 +50,31 @@ class Token(Base):
     user: Mapped[User] = relationship()
 
 
+class Conversation(Base):
+    """A thread of questions and answers, one person's; each turn is an answer record of its own.
+
+    Deleting one hides it from its owner and is audited; its records stay, as the review desk's evidence."""
+
+    __tablename__ = "conversations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    owner: Mapped[User] = relationship()
+    turns: Mapped[list[Record]] = relationship(
+        order_by="Record.turn",
+        back_populates="conversation",
+        primaryjoin="Conversation.id == foreign(Record.conversation_id)",
+    )
+
+
 class Record(Base):
     """An answer as asked, with its provenance, and where it stands in review."""
 
     __tablename__ = "records"
+    __table_args__ = (Index("uq_records_conversation_turn", "conversation_id", "turn", unique=True),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     asker_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     question: Mapped[str] = mapped_column(Text)
@@ -70,9 +91,17 @@ class Record(Base):
     current_version: Mapped[int] = mapped_column(Integer, default=1)
     # Why a once-approved answer must be looked at again: changed or removed sources, passage by passage.
     rereview: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    # The conversation it was asked in, and its place there (1, 2, …); None for answers asked before
+    # conversations existed, or through the API without one.
+    # (No database foreign key: migration 0004 explains why; the desk checks it.)
+    conversation_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    turn: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     asker: Mapped[User] = relationship()
+    conversation: Mapped[Conversation | None] = relationship(
+        back_populates="turns", primaryjoin="foreign(Record.conversation_id) == Conversation.id"
+    )
     versions: Mapped[list[Version]] = relationship(order_by="Version.version", back_populates="record")
     citations: Mapped[list[CitationRow]] = relationship(order_by="CitationRow.n", back_populates="record")
     reviews: Mapped[list[Review]] = relationship(order_by="Review.id", back_populates="record")

@@ -37,8 +37,16 @@ EDITABLE = ("draft", "needs_rereview", "rejected", "approved")
 REVIEWABLE = ("draft", "needs_rereview")
 
 
-def create(db: Database, session: Session, who: Principal, answer: Answer, settings: dict[str, Any]) -> Record:
-    """Store an answer as a draft, with its provenance, its citations and an audit entry."""
+def create(
+    db: Database,
+    session: Session,
+    who: Principal,
+    answer: Answer,
+    settings: dict[str, Any],
+    turn: tuple[str, int] | None = None,
+) -> Record:
+    """Store an answer as a draft, with its provenance, its citations and an audit entry; `turn` is its
+    conversation and place there (`api.conversations.next_turn`)."""
     contract = answer.to_dict()
     record = Record(
         id=uuid.uuid4().hex,
@@ -54,6 +62,8 @@ def create(db: Database, session: Session, who: Principal, answer: Answer, setti
         prompt_version=answer.prompt_version,
         index_version=answer.index_version,
         current_version=1,
+        conversation_id=turn[0] if turn else None,
+        turn=turn[1] if turn else None,
     )
     session.add(record)
     session.flush()
@@ -85,6 +95,7 @@ def create(db: Database, session: Session, who: Principal, answer: Answer, setti
         "ask",
         record.id,
         {"question": answer.question, "abstained": answer.abstained, "citations": len(answer.citations)}
+        | ({"conversation": turn[0], "turn": turn[1]} if turn else {})
         | record_state(record, answer.answer),
     )
     return record

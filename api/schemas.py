@@ -27,6 +27,12 @@ class AskIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(min_length=1, max_length=2000, description="The question, at most 2,000 characters")
     filters: FiltersIn | None = None
+    conversation_id: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=r"^[0-9a-f]{1,32}$",
+        description="Continue this conversation of yours (a follow-up is read in its context); none starts one",
+    )
 
 
 class VersionOut(BaseModel):
@@ -91,6 +97,10 @@ class RecordOut(BaseModel):
     index_version: str
     created_at: datetime
     updated_at: datetime
+    conversation_id: str | None = None
+    turn: int | None = None
+    # How a follow-up was read: {"follow_up", "query" (as searched), "carried_terms", "moved"}; None alone.
+    context: dict[str, Any] | None = None
 
 
 class RecordDetail(RecordOut):
@@ -228,3 +238,29 @@ class ChainOut(BaseModel):
     entries: int
     first_bad: int | None
     problem: str
+
+
+class ConversationOut(BaseModel):
+    """A conversation as the sidebar lists it."""
+
+    id: str
+    title: str
+    owner: str
+    created_at: datetime
+    updated_at: datetime
+    turns: int
+    last_question: str
+    preview: str
+
+
+class ConversationDetail(ConversationOut):
+    """A conversation with its turns, each an answer record."""
+
+    records: list[RecordOut]
+
+
+class ConversationEdit(BaseModel):
+    """A new title."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=200)

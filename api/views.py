@@ -28,6 +28,9 @@ def record_out(r: Record) -> RecordOut:
         index_version=r.index_version,
         created_at=r.created_at,
         updated_at=r.updated_at,
+        conversation_id=r.conversation_id,
+        turn=r.turn,
+        context=(r.answer.get("searched") or {}).get("context"),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from assistant.followup import condense_messages, usable_condensed
 from assistant.prompts import build_messages
 from assistant.settings import AssistantSettings
 from assistant.types import Evidence
@@ -77,3 +78,13 @@ class ChatBackend:
             raise
         except Exception as exc:
             raise BackendError(f"{self.name} backend failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
+
+    def condense(self, history: list[tuple[str, str]], question: str) -> str | None:
+        """The follow-up rewritten with the conversation's history to stand alone, or None if the model's
+        rewrite is unusable (then the rule-based rewrite stands). A failing model fails the question."""
+        try:
+            reply = self.model.invoke(condense_messages(history, question))
+        except Exception as exc:
+            raise BackendError(f"{self.name} backend failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
+        text = reply.content if isinstance(reply.content, str) else ""
+        return usable_condensed(text, question)

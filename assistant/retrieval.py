@@ -16,6 +16,8 @@ from ingest.pipeline import Index
 from ingest.types import Chunk
 from ingest.vectorstore import ChromaStore
 
+_KEYS = ("issuing_body", "jurisdiction", "doc_type", "status", "document_id")
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -27,6 +29,8 @@ class Filters:
     status: tuple[str, ...] = ()
     year_min: int | None = None
     year_max: int | None = None
+    # Named documents only: a follow-up searches the documents its conversation's previous answer drew on.
+    document_id: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
         """True when nothing is filtered."""
@@ -35,6 +39,7 @@ class Filters:
             or self.jurisdiction
             or self.doc_type
             or self.status
+            or self.document_id
             or self.year_min is not None
             or self.year_max is not None
         )
@@ -42,7 +47,7 @@ class Filters:
     def chroma_where(self) -> dict[str, Any] | None:
         """The same filters as a Chroma `where` clause."""
         clauses: list[dict[str, Any]] = []
-        for key in ("issuing_body", "jurisdiction", "doc_type", "status"):
+        for key in _KEYS:
             values = getattr(self, key)
             if values:
                 clauses.append({key: {"$in": list(values)}})
@@ -56,7 +61,7 @@ class Filters:
 
     def allows(self, row: Any) -> bool:
         """Whether a catalog row (issuing_body, jurisdiction, doc_type, status, year) passes."""
-        for key in ("issuing_body", "jurisdiction", "doc_type", "status"):
+        for key in _KEYS:
             values = getattr(self, key)
             if values and row[key] not in values:
                 return False

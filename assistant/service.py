@@ -7,12 +7,12 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from assistant import acronyms, decide
+from assistant import acronyms, decide, followup
 from assistant.extractive import Pick, aliases, candidate_heads, definition_term, pick_sentences
 from assistant.heads import HeadVectors
 from assistant.llm import BackendError, ChatBackend, make_chat_model
@@ -140,20 +140,92 @@ class Assistant:
         return f"gen{self.index.catalog.generation()}/{ident.embed_model}/{ident.chunker_version}"
 
     # --- public API ---------------------------------------------------------------------------
-    def ask(self, question: str, filters: Filters | None = None) -> Answer:
-        """Answer a question (the whole answer at once)."""
+    def ask(
+        self,
+        question: str,
+        filters: Filters | None = None,
+        previous: followup.Turn | None = None,
+        history: list[tuple[str, str]] | None = None,
+    ) -> Answer:
+        """Answer a question (the whole answer at once); `previous` is the conversation's last turn."""
         final: Answer | None = None
-        for event in self.stream(question, filters):
+        for event in self.stream(question, filters, previous, history):
             if event["type"] == "answer":
                 final = event["answer"]
         assert final is not None
         return final
 
-    def stream(self, question: str, filters: Filters | None = None) -> Iterator[dict[str, Any]]:
-        """Events: {"type": "retrieval"}, {"type": "token", "text"}..., then {"type": "answer", "answer"}."""
+    def stream(
+        self,
+        question: str,
+        filters: Filters | None = None,
+        previous: followup.Turn | None = None,
+        history: list[tuple[str, str]] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Events: {"type": "retrieval"}, {"type": "token", "text"}..., then {"type": "answer", "answer"}.
+
+        `previous` is the conversation's last turn and `history` its (question, answer) pairs: a follow-up
+        is searched as the question it stands for (`assistant.followup`), and the answer says so when it
+        moved to another regulator's documents."""
+        for event in self._stream(question, filters, previous, history):
+            if event["type"] == "answer" and previous is not None:
+                event["answer"] = self._note_move(event["answer"])
+            yield event
+
+    def resolve(
+        self, question: str, previous: followup.Turn | None, history: list[tuple[str, str]] | None = None
+    ) -> followup.Resolved:
+        """The question as it is searched: standalone, with what it took from the conversation."""
+        resolved = followup.resolve(question, previous)
+        if resolved.follow_up and self.chat is not None and history:
+            condensed = self.chat.condense(history, question)
+            if condensed:
+                resolved.query = condensed
+                resolved.condensed_by = self.chat.name
+        return resolved
+
+    def turn(self, contract: dict[str, Any]) -> followup.Turn:
+        """What an answer (its output contract, as stored) leaves for the next question of its conversation."""
+        ids = list(dict.fromkeys(str(c["document_id"]) for c in contract.get("citations", [])))
+        rows = [r for r in (self.index.catalog.document(i) for i in ids) if r is not None]
+        context = (contract.get("searched") or {}).get("context") or {}
+        query = str(context.get("query") or contract.get("question", ""))
+        # The regulator the turn was about: the one its question named, else those its answer cited.
+        bodies = followup.bodies_named(query) or list(dict.fromkeys(str(r["issuing_body"]) for r in rows))
+        return followup.Turn(
+            question=str(contract.get("question", "")),
+            query=query,
+            document_ids=tuple(str(r["document_id"]) for r in rows),
+            bodies=tuple(bodies),
+            cited_bodies=tuple(dict.fromkeys(str(r["issuing_body"]) for r in rows)),
+        )
+
+    def _note_move(self, answer: Answer) -> Answer:
+        context = answer.searched.get("context") or {}
+        if answer.abstained or not context.get("follow_up"):
+            return answer
+        bodies = []
+        for c in answer.citations:
+            row = self.index.catalog.document(c.document_id)
+            if row is not None:
+                bodies.append(str(row["issuing_body"]))
+        note = followup.moved(context, list(dict.fromkeys(bodies)))
+        if note is None:
+            return answer
+        context["moved"] = note
+        return replace(answer, warnings=(note, *answer.warnings))
+
+    def _stream(
+        self,
+        question: str,
+        filters: Filters | None,
+        previous: followup.Turn | None,
+        history: list[tuple[str, str]] | None,
+    ) -> Iterator[dict[str, Any]]:
         question = self.check_question(question)
         t0 = time.perf_counter()
-        query, expanded, qvec, evidence = self.retrieve(question, filters)
+        resolved = self.resolve(question, previous, history)
+        query, expanded, qvec, evidence = self.retrieve_in_context(resolved, filters)
         t_retrieval = (time.perf_counter() - t0) * 1000
         yield {"type": "retrieval", "evidence": evidence}
         lat = {"retrieval": t_retrieval}
@@ -162,9 +234,11 @@ class Assistant:
             "passages": len(evidence),
             "closest_documents": _closest(evidence),
         }
+        if previous is not None:
+            searched["context"] = resolved.to_dict()
         if expanded:
             searched["expanded_acronyms"] = expanded
-        reason = self._no_evidence_reason(question, evidence, expanded)
+        reason = self._no_evidence_reason(resolved.query, evidence, expanded)
         if reason is not None:
             yield {
                 "type": "answer",
@@ -199,7 +273,7 @@ class Assistant:
                 yield {"type": "token", "text": token}
         else:
             parts: list[str] = []
-            for token in self.chat.stream(question, evidence):
+            for token in self.chat.stream(resolved.query, evidence):
                 parts.append(token)
                 yield {"type": "token", "text": token}
             text = "".join(parts).strip()
@@ -251,6 +325,25 @@ class Assistant:
         query, expanded = self._expand(question)
         qvec = self.searcher.embed_query(query)
         return query, expanded, qvec, self._supplement(query, self.searcher.search(query, filters, qvec=qvec), filters)
+
+    def retrieve_in_context(
+        self, resolved: followup.Resolved, filters: Filters | None = None
+    ) -> tuple[str, dict[str, str], np.ndarray, list[Evidence]]:
+        """`retrieve` for a question in a conversation. A follow-up is searched first in the documents the
+        previous answer drew on, then the whole library tops it up by two passages; one that names another
+        regulator is searched in that regulator's documents."""
+        base = filters or Filters()
+        if resolved.switched_to and not base.issuing_body:
+            return self.retrieve(resolved.query, replace(base, issuing_body=resolved.switched_to))
+        if not resolved.document_ids:
+            return self.retrieve(resolved.query, filters)
+        query, expanded, qvec, evidence = self.retrieve(
+            resolved.query, replace(base, document_id=resolved.document_ids)
+        )
+        have = {c.chunk_id for e in evidence for c in e.chunks}
+        wider = self.searcher.search(query, filters, qvec=qvec, k=self.settings.k)
+        extra = [e for e in wider if not have & {c.chunk_id for c in e.chunks}][:2]
+        return query, expanded, qvec, evidence + extra
 
     def check_question(self, question: str) -> str:
         q = normalise(question or "")

@@ -261,7 +261,7 @@ class Catalog:
     def filter_mask_rows(self) -> list[sqlite3.Row]:
         """Per live chunk, the document fields that retrieval filters on."""
         return self._db.execute(
-            "SELECT c.chunk_id, d.issuing_body, d.jurisdiction, d.doc_type, d.status, d.year "
+            "SELECT c.chunk_id, c.document_id, d.issuing_body, d.jurisdiction, d.doc_type, d.status, d.year "
             "FROM chunks c JOIN documents d USING(document_id)"
         ).fetchall()
 

@@ -10,10 +10,12 @@ from typing import Any
 
 
 class ScriptedLLM:
-    """Replies with `self.reply` (text), or misbehaves per `self.mode`: 'ok', 'malformed', 'slow', 'error500'."""
+    """Replies with `self.reply` (text), or the next of `self.replies` while any are queued, or misbehaves per
+    `self.mode`: 'ok', 'malformed', 'slow', 'error500'."""
 
     def __init__(self) -> None:
         self.reply = ""
+        self.replies: list[str] = []
         self.mode = "ok"
         self.requests: list[dict[str, Any]] = []
         outer = self
@@ -33,16 +35,17 @@ class ScriptedLLM:
                 if outer.mode == "malformed":
                     self._send(200, b"this is not json {", "application/json")
                     return
+                reply = outer.replies.pop(0) if outer.replies else outer.reply
                 if body.get("stream"):
                     self.send_response(200)
                     self.send_header("Content-Type", "text/event-stream")
                     self.end_headers()
-                    for piece in [outer.reply[i : i + 7] for i in range(0, len(outer.reply), 7)]:
+                    for piece in [reply[i : i + 7] for i in range(0, len(reply), 7)]:
                         self._event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
                     self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
                     self.wfile.write(b"data: [DONE]\n\n")
                     return
-                msg = {"role": "assistant", "content": outer.reply}
+                msg = {"role": "assistant", "content": reply}
                 self._send(
                     200, json.dumps(_completion({"message": msg, "finish_reason": "stop"})).encode(), "application/json"
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -329,3 +330,30 @@ def test_a_double_click_on_start_queues_one_evaluation_run(served: Served) -> No
         assert sorted(codes) == [202, 409], (trial, codes)
         runs = served.http.get("/api/evals", headers=who).json()
         assert len([r for r in runs if r["id"] in ids]) == 1
+
+
+def test_questions_sent_at_once_into_one_conversation_become_consecutive_turns(served: Served) -> None:
+    """Six questions posted at the same moment into one conversation (two tabs, a script): each is stored
+    as its own turn, numbered 1 to 7 without a gap or a repeat, as `sqlite3` on the file shows too."""
+    who = served.person("two-tabs", "staff")
+    first = served.ask(who, Q_PDF)
+    cid = first["conversation_id"]
+    barrier = threading.Barrier(6)
+    codes: list[int] = []
+
+    def send(i: int) -> None:
+        barrier.wait()
+        r = served.http.post("/api/ask", json={"question": f"{Q_TXT} ({i})", "conversation_id": cid}, headers=who)
+        codes.append(r.status_code)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 6
+    turns = [r["turn"] for r in served.http.get(f"/api/conversations/{cid}", headers=who).json()["records"]]
+    assert turns == [1, 2, 3, 4, 5, 6, 7]
+    with sqlite3.connect(served.data / "desk.sqlite3") as db:
+        rows = db.execute("SELECT turn FROM records WHERE conversation_id = ? ORDER BY turn", (cid,)).fetchall()
+    assert [t for (t,) in rows] == turns

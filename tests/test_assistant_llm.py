@@ -171,3 +171,36 @@ def test_a_sentence_without_a_marker_is_attributed_only_if_it_then_verifies(inde
     assert answer.to_dict()["searched"]["left_out"] == ["The vendor must recertify every system each quarter by law."]
     assert any("without a usable citation" in w for w in answer.warnings)
     assert any("1 sentence(s) of the model's answer cited no source" in w for w in answer.warnings)
+
+
+def test_a_follow_up_is_rewritten_by_the_model_with_the_history_before_retrieval(
+    index: Index, llm: ScriptedLLM
+) -> None:
+    a = _assistant(index, llm)
+    n = _source_number(a, "EC_EU-GMP-Annex11_computerised-systems_2011.pdf")
+    llm.reply = f"Computerised systems should be periodically evaluated to confirm that they remain valid [{n}]."
+    first = a.ask(QUESTION)
+    rewritten = "Under Annex 11, how often should computerised systems be periodically evaluated?"
+    llm.replies = [rewritten]
+    llm.requests.clear()
+    answer = a.ask("And how often?", None, a.turn(first.to_dict()), [(QUESTION, first.answer)])
+    condense, generate = llm.requests
+    assert condense["messages"][0]["content"].startswith("You rewrite a follow-up question")
+    asked = condense["messages"][1]["content"]
+    assert f"User: {QUESTION}" in asked and "Follow-up question: And how often?" in asked
+    assert answer.searched["context"]["query"] == rewritten and answer.searched["context"]["condensed_by"] == "openai"
+    assert f"Question: {rewritten}" in generate["messages"][1]["content"]  # the model answers the rewrite
+    assert answer.question == "And how often?"  # the record keeps the user's words
+
+
+def test_an_unusable_rewrite_falls_back_to_the_follow_up_with_the_subject_carried(
+    index: Index, llm: ScriptedLLM
+) -> None:
+    a = _assistant(index, llm)
+    llm.reply = "Computerised systems should be periodically evaluated [1]."
+    first = a.ask(QUESTION)
+    llm.replies = ["Sure! Here is a poem about spring."]  # keeps none of the follow-up's words
+    answer = a.ask("And how often?", None, a.turn(first.to_dict()), [(QUESTION, first.answer)])
+    context = answer.searched["context"]
+    assert "condensed_by" not in context and context["query"].startswith("And how often? (")
+    assert "periodic" in context["query"] and "evaluation" in context["query"]
