@@ -153,6 +153,8 @@ _EMPTY = {
 # A question with at most this many subject words leans on the one before when it has a pronoun.
 _SHORT = 6
 _CARRIED = 10
+# A follow-up with at most this many subject words of its own leans on the previous subject entirely.
+_LEANS = 1
 
 
 def bodies_named(question: str) -> list[str]:
@@ -206,6 +208,9 @@ class Resolved:
     previous_bodies: tuple[str, ...] = ()
     previous_cited: tuple[str, ...] = ()
     condensed_by: str = ""
+    # Whether it names (almost) no subject of its own ("who approves it?"), so that its answer is chosen
+    # for the carried subject too, not only searched with it.
+    leans: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """What the answer record keeps about the context ("searched.context")."""
@@ -238,6 +243,8 @@ def resolve(question: str, previous: Turn | None) -> Resolved:
         previous_names = {n.lower() for n in BODY_NAMES if BODY_NAMES[n] not in named}
         carried = [w for w in carried if w.lower() not in previous_names and w not in ("Annex", "11", "EU", "GMP")]
     carried = carried[:_CARRIED]
+    body_words = {w.lower() for n in BODY_NAMES for w in n.split()}
+    leans = len([w for w in own if w not in body_words]) <= _LEANS
     query = question.rstrip()
     if carried:
         query = f"{query} ({' '.join(carried)})"
@@ -249,6 +256,7 @@ def resolve(question: str, previous: Turn | None) -> Resolved:
         # A follow-up that moves to another regulator leaves the previous answer's documents behind.
         document_ids=() if switched else previous.document_ids,
         switched_to=switched,
+        leans=leans,
         previous_bodies=previous.bodies,
         previous_cited=previous.cited_bodies,
     )

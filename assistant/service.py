@@ -246,6 +246,11 @@ class Assistant:
             }
             return
         tg = time.perf_counter()
+        if resolved.follow_up and not resolved.leans and not resolved.condensed_by:
+            # A follow-up with a subject of its own ("and what does the FDA expect on audit trails?") was
+            # searched with the previous subject, but its sentences are chosen for what it asks itself.
+            query, _ = self._expand(question)
+            qvec = self.searcher.embed_query(query)
         if self.chat is None:
             # A question built on a premise is answered from what the documents say about the premise:
             # "Since X, how should we Y?" is scored against X, which the evidence can confirm or correct.
@@ -334,7 +339,9 @@ class Assistant:
         regulator is searched in that regulator's documents."""
         base = filters or Filters()
         if resolved.switched_to and not base.issuing_body:
-            return self.retrieve(resolved.query, replace(base, issuing_body=resolved.switched_to))
+            found = self.retrieve(resolved.query, replace(base, issuing_body=resolved.switched_to))
+            if found[3]:
+                return found
         if not resolved.document_ids:
             return self.retrieve(resolved.query, filters)
         query, expanded, qvec, evidence = self.retrieve(

@@ -270,3 +270,43 @@ def obliqa_finetune_cmd(
         raise typer.Exit(2) from exc
     out.print(f"saved to {out_dir}: {json.dumps(info)}")
     out.print(f"score it with: regassist eval obliqa {dataset} --split dev-holdout --model {out_dir}")
+
+
+@eval_app.command("followups")
+def followups_cmd(
+    part: Annotated[str, typer.Option("--part", help="dev (tuning), test (held out: report once) or all")] = "dev",
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Index folder")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write per-turn rows and metrics here")] = None,
+) -> None:
+    """Score the follow-up chains: each later turn in its conversation, and alone for comparison."""
+    from assistant.service import Assistant
+    from evals import followups
+
+    if part not in ("dev", "test", "all"):
+        raise typer.BadParameter("dev, test or all", param_hint="--part")
+    try:
+        chains = followups.load_chains(part=None if part == "all" else part)
+        result = followups.run(Assistant(_index(data_dir)), chains)
+    except RegassistError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    m = result["metrics"]
+    table = Table(title=f"follow-up chains ({part}): {len(chains)} chains, {m['follow_ups']} follow-ups")
+    table.add_column("follow-up turns")
+    table.add_column("in its conversation", justify="right")
+    table.add_column("asked alone", justify="right")
+    for key, label in (
+        ("right_documents", "answered from a gold document"),
+        ("page_hit@5", "gold page in the top 5 passages"),
+        ("key_facts", "key facts in the answer"),
+        ("answered", "answered (not refused)"),
+    ):
+        table.add_row(label, f"{m['in_context'][key]:.3f}", f"{m['alone'][key]:.3f}")
+    out.print(table)
+    out.print(
+        f"follow-ups read as follow-ups {m['follow_ups_detected']:.3f} · moves to another regulator noticed "
+        f"{m['switch_noticed']:.3f} of {m['switches']} · move notes on turns that stayed {m['false_move_notes']:.3f} · "
+        f"standalone later questions read as follow-ups {m['fresh_read_as_follow_up']:.3f} of {m['fresh']}"
+    )
+    if json_out:
+        json_out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")

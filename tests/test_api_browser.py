@@ -83,8 +83,9 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def _sign_in(browser: object, url: str, token: str) -> object:
-    page = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 900}).new_page()  # type: ignore[attr-defined]
+def _sign_in(browser: object, url: str, token: str, width: int = 1400) -> object:
+    size = {"width": width, "height": 900 if width > 600 else 844}
+    page = browser.new_context(accept_downloads=True, viewport=size).new_page()  # type: ignore[attr-defined]
     page.goto(url)
     page.get_by_test_id("token").fill(token)
     page.get_by_test_id("signin").click()
@@ -266,3 +267,67 @@ def test_a_word_sop_is_cited_by_its_section_in_the_browser(served: tuple[str, st
     staff.screenshot(path=str(SHOTS / "desk-8-word-section.png"))  # type: ignore[attr-defined]
     staff.keyboard.press("Escape")  # type: ignore[attr-defined]
     assert staff.locator("#source").is_hidden()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_staff_member_follows_up_and_finds_the_conversation_again(
+    served: tuple[str, str], browser: object, width: int
+) -> None:
+    """Ask, ask a follow-up that depends on it, see the move to another regulator said, reload the
+    conversation's address, step Back, and find the conversation in the sidebar by search and rename it."""
+    url, admin_token = served
+    admin = _sign_in(browser, url, admin_token)
+    page = _sign_in(browser, url, _add_user(admin, f"stella-{width}", "staff"), width)
+    box = page.get_by_test_id("question")  # type: ignore[attr-defined]
+    box.fill("Under Annex 11, how should electronic records be protected against damage?")
+    box.press("Enter")
+    page.get_by_test_id("status").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    first_url = page.url  # type: ignore[attr-defined]
+    assert re.search(r"#/c/[0-9a-f]{32}$", first_url), first_url
+    box.fill("How often should backups be checked?")
+    box.press("Enter")
+    page.get_by_test_id("context").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    answer = page.get_by_test_id("answer")  # type: ignore[attr-defined]
+    assert "monitored periodically" in answer.inner_text()
+    assert "Read as a follow-up" in page.get_by_test_id("context").inner_text()  # type: ignore[attr-defined]
+    turns = page.get_by_test_id("turn")  # type: ignore[attr-defined]
+    assert turns.count() == 1 and "protected against damage" in turns.first.inner_text()
+    assert page.url == first_url  # type: ignore[attr-defined]  # the same conversation
+    box.fill("And what does the FDA expect on audit trails?")
+    box.press("Enter")
+    page.locator('[data-testid="answer"] [data-testid="warning"]').wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    assert "draws on FDA documents" in page.get_by_test_id("warning").first.inner_text()  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / f"chat-1-follow-up-{width}.png"), full_page=True)  # type: ignore[attr-defined]
+    # The answer opens at its own address; Back returns to the conversation.
+    page.get_by_test_id("permalink").click()  # type: ignore[attr-defined]
+    page.get_by_test_id("record-answer").wait_for()  # type: ignore[attr-defined]
+    assert "#/r/" in page.url  # type: ignore[attr-defined]
+    page.go_back()  # type: ignore[attr-defined]
+    page.get_by_test_id("turn").nth(1).wait_for()  # type: ignore[attr-defined]
+    # The next day: a reload at the conversation's address shows the whole thread.
+    page.reload()  # type: ignore[attr-defined]
+    page.get_by_test_id("turn").nth(1).wait_for()  # type: ignore[attr-defined]
+    assert page.get_by_test_id("turn").count() == 2  # type: ignore[attr-defined]
+    assert "draws on FDA documents" in page.get_by_test_id("answer").inner_text()  # type: ignore[attr-defined]
+    # A new conversation, then the old one found again by a word of its second question, and renamed.
+    page.get_by_test_id("new-chat").click()  # type: ignore[attr-defined]
+    assert page.get_by_test_id("turn").count() == 0  # type: ignore[attr-defined]
+    page.get_by_test_id("threads-q").fill("backups")  # type: ignore[attr-defined]
+    items = page.get_by_test_id("thread-item")  # type: ignore[attr-defined]
+    page.wait_for_function("document.querySelectorAll('[data-testid=thread-item]').length === 1")  # type: ignore[attr-defined]
+    assert "3 questions" in items.first.inner_text()
+    page.once("dialog", lambda d: d.accept("Backups under Annex 11"))  # type: ignore[attr-defined]
+    items.first.get_by_test_id("rename").click()
+    page.locator("[data-testid=thread-item] .thread-title", has_text="Backups under Annex 11").wait_for()  # type: ignore[attr-defined]
+    items.first.locator(".thread-title").click()
+    page.get_by_test_id("turn").nth(1).wait_for()  # type: ignore[attr-defined]
+    assert page.get_by_test_id("thread-title").inner_text() == "Backups under Annex 11"  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / f"chat-2-found-again-{width}.png"), full_page=True)  # type: ignore[attr-defined]
+    # The cited page opens beside the answer (over it at 390 px) and its close button is on screen.
+    page.get_by_test_id("cite-1").first.click()  # type: ignore[attr-defined]
+    page.get_by_test_id("highlight").first.wait_for()  # type: ignore[attr-defined]
+    close = page.locator("#source-close").bounding_box()  # type: ignore[attr-defined]
+    assert close is not None and close["x"] >= 0 and close["x"] + close["width"] <= width
+    page.screenshot(path=str(SHOTS / f"chat-3-source-{width}.png"))  # type: ignore[attr-defined]
+    page.locator("#source-close").click()  # type: ignore[attr-defined]
+    assert page.locator("#source").is_hidden()  # type: ignore[attr-defined]

@@ -55,7 +55,9 @@ def test_a_follow_up_that_moves_to_another_regulator_says_so(desk_env: DeskEnv) 
     )
     assert moved["context"]["switched_to"] == ["FDA"]  # type: ignore[index]
     # A new, self-contained question in the same conversation is not bent by the one before.
-    fresh = _ask(env, "What should be done if test performance of an AI model is unsatisfactory?", first["conversation_id"])
+    fresh = _ask(
+        env, "What should be done if test performance of an AI model is unsatisfactory?", first["conversation_id"]
+    )
     assert fresh["turn"] == 3 and fresh["context"] == {"follow_up": False, "query": fresh["question"]}
     assert "new independent test dataset is required" in str(fresh["text"])
 
@@ -69,7 +71,9 @@ def test_the_sidebar_lists_searches_renames_and_deletes_a_persons_conversations(
     listed = env.client.get("/api/conversations", headers=staff).json()
     assert [c["id"] for c in listed] == [b["conversation_id"], a["conversation_id"]]  # newest activity first
     top = listed[1]
-    assert top["title"] == Q_AUDIT and top["turns"] == 2 and top["last_question"] == "How often should they be reviewed?"
+    assert (
+        top["title"] == Q_AUDIT and top["turns"] == 2 and top["last_question"] == "How often should they be reviewed?"
+    )
     assert top["preview"].startswith("Audit trails need to be available") and top["created_at"] <= top["updated_at"]
     # Search finds a conversation by any of its questions, not only by its title.
     found = env.client.get("/api/conversations", params={"q": "often reviewed"}, headers=staff).json()
@@ -77,7 +81,9 @@ def test_the_sidebar_lists_searches_renames_and_deletes_a_persons_conversations(
     one = env.client.get(f"/api/conversations/{a['conversation_id']}", headers=staff).json()
     assert [r["turn"] for r in one["records"]] == [1, 2] and one["records"][0]["id"] == a["id"]
 
-    r = env.client.patch(f"/api/conversations/{a['conversation_id']}", json={"title": "Audit trails: EU"}, headers=staff)
+    r = env.client.patch(
+        f"/api/conversations/{a['conversation_id']}", json={"title": "Audit trails: EU"}, headers=staff
+    )
     assert r.status_code == 200 and r.json()["title"] == "Audit trails: EU"
     r = env.client.patch(f"/api/conversations/{a['conversation_id']}", json={"title": "   "}, headers=staff)
     assert r.status_code == 422 and r.json()["error"] == "title: a conversation needs a title"
@@ -86,7 +92,9 @@ def test_the_sidebar_lists_searches_renames_and_deletes_a_persons_conversations(
     assert r.status_code == 204
     assert [c["id"] for c in env.client.get("/api/conversations", headers=staff).json()] == [b["conversation_id"]]
     assert env.client.get(f"/api/conversations/{a['conversation_id']}", headers=staff).status_code == 404
-    r = env.client.post("/api/ask", json={"question": "And for paper?", "conversation_id": a["conversation_id"]}, headers=staff)
+    r = env.client.post(
+        "/api/ask", json={"question": "And for paper?", "conversation_id": a["conversation_id"]}, headers=staff
+    )
     assert r.status_code == 404
     # Its answers stay for the review desk and the audit trail, which records the rename and the deletion.
     assert env.client.get(f"/api/records/{a['id']}", headers=env.auth("reviewer")).status_code == 200

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from evals.metrics import normalise
-from evals.questions import SETS_DIR, QuestionSetError, load_questions, shared_runs
+from evals.questions import SETS_DIR, Question, QuestionSetError, load_questions, shared_runs
 from ingest.pipeline import Index
 
 DEV = SETS_DIR / "bundled-dev.jsonl"
@@ -132,3 +132,31 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
     path.write_text(line + "\n" + line + "\n")
     with pytest.raises(QuestionSetError, match=r"set\.jsonl:2: duplicate id 'x'"):
         load_questions(path)
+
+
+def test_the_follow_up_chains_are_big_paraphrased_split_by_hash_and_quoted_from_their_pages(
+    corpus_index: Index,
+) -> None:
+    from evals.followups import load_chains, part_of
+
+    chains = load_chains()
+    later = [t for c in chains for t in c.turns[1:]]
+    assert len(chains) >= 20 and all(2 <= len(c.turns) <= 3 for c in chains)
+    assert sum(t.switch for t in later) >= 8 and sum(not t.follow_up for t in later) >= 2
+    dev, test = load_chains(part="dev"), load_chains(part="test")
+    assert {c.id for c in dev} | {c.id for c in test} == {c.id for c in chains} and dev and test
+    assert all(part_of(c.id) == "dev" for c in dev)
+    assert any(t.switch for c in test for t in c.turns) and any(t.switch for c in dev for t in c.turns)
+    catalog = corpus_index.catalog
+    problems = []
+    for c in chains:
+        for i, t in enumerate(c.turns):
+            q = Question(f"{c.id}/{i + 1}", t.question, True, "", t.evidence, t.key_facts, "lookup")
+            if shared_runs(q):
+                problems.append(f"{c.id} turn {i + 1} shares {shared_runs(q)} with its quote")
+            for g in t.evidence:
+                row = catalog.document_by_file(g.file)
+                page = catalog.page_text(row["document_id"], g.page) if row else None
+                if page is None or normalise(g.quote) not in normalise(page):
+                    problems.append(f"{c.id} turn {i + 1}: {g.file} p.{g.page}: {g.quote[:60]}")
+    assert not problems, "\n".join(problems)

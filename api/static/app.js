@@ -13,7 +13,7 @@ const el = (tag, attrs = {}, ...kids) => {
   return node;
 };
 
-const state = { token: sessionStorage.getItem("regassist-token"), user: null, source: null, selected: new Set() };
+const state = { token: sessionStorage.getItem("regassist-token"), user: null, source: null, selected: new Set(), conversation: null };
 
 // Which tabs each role sees; the server checks every call again.
 const TABS = [
@@ -73,14 +73,33 @@ async function signIn(token) {
   const nav = $("#tabs");
   nav.replaceChildren();
   const mine = TABS.filter(([, , roles]) => roles.includes(state.user.role));
-  for (const [id, label] of mine) nav.append(el("button", { "data-tab": id, onclick: () => show(id) }, label));
-  show(mine[0][0]);
+  for (const [id, label] of mine) nav.append(el("button", { "data-tab": id, onclick: () => go(`#/${id}`) }, label));
+  state.home = mine[0][0];
+  route();
 }
+
+// --- addresses: every view, conversation and answer has its own, so Back and reload work -------------
+// #/ask, #/mine, … a tab; #/c/<id> a conversation; #/r/<id> one answer record.
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+function route() {
+  if (!state.user) return;
+  const [, kind, id] = (location.hash.match(/^#\/(\w+)(?:\/([0-9a-f]+))?$/) || []);
+  if (kind === "c" && id) { show("ask"); openConversation(id); return; }
+  if (kind === "r" && id) { openRecord(id); return; }
+  const allowed = TABS.filter(([, , roles]) => roles.includes(state.user.role)).map(([v]) => v);
+  const view = allowed.includes(kind) ? kind : state.home;
+  if (view === "ask" && state.conversation) newConversation();
+  show(view);
+}
+window.addEventListener("hashchange", route);
 
 function show(view) {
   document.querySelectorAll(".view").forEach((v) => v.classList.toggle("active", v.dataset.view === view));
   document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b.dataset.tab === view));
-  const load = { mine: loadMine, review: loadQueue, library: loadLibrary, documents: loadDocuments, users: loadUsers, audit: loadAudit, evals: loadEvals }[view];
+  const load = { ask: loadThreads, mine: loadMine, review: loadQueue, library: loadLibrary, documents: loadDocuments, users: loadUsers, audit: loadAudit, evals: loadEvals }[view];
   if (load) load().catch((e) => alert(e.message));
 }
 
@@ -91,35 +110,43 @@ function pageName(c) {
   return label.startsWith("§") ? label : `${c.section ? `section ${c.section}, ` : ""}${label}`;
 }
 
-function citeButton(n, record) {
+function citeButton(n, record, tid) {
   const c = record.citations.find((x) => x.n === n);
-  return el("button", { class: "cite", "data-testid": `cite-${n}`, title: c ? `${c.title}, ${pageName(c)}` : "", onclick: () => c && openSource(c) }, `[${n}]`);
+  return el("button", { class: "cite", "data-testid": tid(`cite-${n}`), title: c ? `${c.title}, ${pageName(c)}` : "", onclick: () => c && openSource(c) }, `[${n}]`);
 }
 
-function renderAnswer(record, target) {
+// `past`: an earlier turn of the conversation, shown above the newest answer without its test ids.
+function renderAnswer(record, target, { past = false } = {}) {
+  const tid = (name) => (past ? undefined : name);
   target.replaceChildren();
+  const context = record.context;
+  if (context && context.follow_up) {
+    target.append(el("p", { class: "context muted", "data-testid": tid("context") },
+      "Read as a follow-up: searched for “", context.query, "”."));
+  }
   if (record.abstained) {
-    target.append(el("div", { class: "abstain", "data-testid": "abstained" },
-      el("strong", {}, "Not answered. "), el("span", { "data-testid": "abstain-reason" }, reasonText(record.abstain_reason)), el("p", {}, record.text)));
+    target.append(el("div", { class: "abstain", "data-testid": tid("abstained") },
+      el("strong", {}, "Not answered. "), el("span", { "data-testid": tid("abstain-reason") }, reasonText(record.abstain_reason)), el("p", {}, record.text)));
   } else {
     const claims = record.claims.length ? record.claims : [{ text: record.text, citations: [], supported: true }];
     for (const c of claims) {
-      const p = el("p", { class: `claim${c.supported ? "" : " unsupported"}`, "data-testid": "claim" }, c.text.replace(/\s*\(unsupported\)$/, ""), " ");
-      for (const n of c.citations) p.append(citeButton(n, record));
+      const p = el("p", { class: `claim${c.supported ? "" : " unsupported"}`, "data-testid": tid("claim") }, c.text.replace(/\s*\(unsupported\)$/, ""), " ");
+      for (const n of c.citations) p.append(citeButton(n, record, tid));
       if (!c.supported) p.append(el("span", { class: "flag", title: c.reason || "" }, "unsupported" + (c.reason ? `: ${c.reason}` : "")));
       target.append(p);
     }
   }
-  for (const w of record.warnings || []) target.append(el("p", { class: "warning" }, `⚠ ${w}`));
+  for (const w of record.warnings || []) target.append(el("p", { class: "warning", "data-testid": tid("warning") }, `⚠ ${w}`));
   if (record.citations.length) {
     target.append(el("ol", { class: "citations" }, record.citations.map((c) =>
       el("li", { value: c.n },
-        el("a", { href: "#", "data-testid": `source-link-${c.n}`, onclick: (e) => { e.preventDefault(); openSource(c); } },
+        el("a", { href: "#", "data-testid": tid(`source-link-${c.n}`), onclick: (e) => { e.preventDefault(); openSource(c); } },
           `${c.title}${c.doc_status !== "final" ? ` [${c.doc_status.toUpperCase()}]` : ""}, ${pageName(c)}`),
         el("q", {}, c.quote.replace(/\s+/g, " "))))));
   }
-  target.append(el("p", { class: "muted" }, el("span", { class: `badge ${record.status}`, "data-testid": "status" }, record.status.replace("_", " ")),
-    ` version ${record.current_version} · ${record.backend} · ${record.index_version}`));
+  target.append(el("p", { class: "muted" }, el("span", { class: `badge ${record.status}`, "data-testid": tid("status") }, record.status.replace("_", " ")),
+    ` version ${record.current_version} · ${record.backend} · ${new Date(record.created_at).toLocaleString()} · `,
+    el("a", { href: `#/r/${record.id}`, "data-testid": tid("permalink"), title: "This answer's own address" }, "link")));
 }
 
 const REASONS = {
@@ -130,15 +157,87 @@ const REASONS = {
 };
 const reasonText = (r) => REASONS[r] || r || "";
 
+// --- conversations --------------------------------------------------------------------------------
+function pastTurn(r) {
+  const box = el("div", { class: "turn", "data-testid": "turn", "data-record": r.id }, el("p", { class: "asked" }, r.question));
+  const answer = el("article", {});
+  renderAnswer(r, answer, { past: true });
+  box.append(answer);
+  return box;
+}
+function newConversation() {
+  state.conversation = null;
+  state.latest = null;
+  $("#thread").replaceChildren();
+  $("#answer").replaceChildren();
+  $("#latest-question").hidden = true;
+  $("#thread-title").hidden = true;
+  $("#ask-status").textContent = "";
+}
+async function openConversation(id) {
+  if (state.conversation === id && state.latest) return loadThreads();
+  let conv;
+  try { conv = await getJSON(`/api/conversations/${id}`); } catch (e) {
+    newConversation();
+    $("#ask-status").textContent = `${e.message}. It may have been deleted.`;
+    return;
+  }
+  state.conversation = conv.id;
+  $("#thread-title").textContent = conv.title;
+  $("#thread-title").hidden = false;
+  const turns = conv.records;
+  $("#thread").replaceChildren(...turns.slice(0, -1).map(pastTurn));
+  const last = turns[turns.length - 1];
+  state.latest = last || null;
+  $("#latest-question").hidden = !last;
+  if (last) { $("#latest-question").textContent = last.question; renderAnswer(last, $("#answer")); } else $("#answer").replaceChildren();
+  $("#ask-status").textContent = "";
+  loadThreads();
+}
+async function loadThreads() {
+  const q = $("#threads-q").value.trim();
+  const rows = await getJSON(`/api/conversations?limit=100${q ? `&q=${encodeURIComponent(q)}` : ""}`);
+  $("#threads-list").replaceChildren(...(rows.length ? rows.map((c) => el("li", { class: c.id === state.conversation ? "current" : "", "data-conversation": c.id, "data-testid": "thread-item" },
+    el("a", { href: `#/c/${c.id}`, class: "thread-title" }, c.title),
+    el("span", { class: "muted thread-meta" }, `${new Date(c.updated_at).toLocaleString()} · ${c.turns} question${c.turns === 1 ? "" : "s"}`),
+    el("span", { class: "muted thread-preview" }, c.preview),
+    el("span", { class: "thread-actions" },
+      el("button", { class: "secondary", title: "Rename", "aria-label": `Rename ${c.title}`, "data-testid": "rename", onclick: () => renameConversation(c) }, "Rename"),
+      el("button", { class: "secondary", title: "Delete", "aria-label": `Delete ${c.title}`, "data-testid": "delete", onclick: () => deleteConversation(c) }, "Delete"))))
+    : [el("li", { class: "muted" }, q ? "No conversation matches." : "Your conversations appear here.")]));
+}
+async function renameConversation(c) {
+  const title = prompt("New title for this conversation:", c.title);
+  if (title === null || !title.trim()) return;
+  try { await api(`/api/conversations/${c.id}`, { method: "PATCH", body: { title } }); } catch (e) { return alert(e.message); }
+  if (c.id === state.conversation) $("#thread-title").textContent = title.trim();
+  loadThreads();
+}
+async function deleteConversation(c) {
+  if (!confirm(`Delete “${c.title}”? It leaves your list; its answers stay with the review desk.`)) return;
+  try { await api(`/api/conversations/${c.id}`, { method: "DELETE" }); } catch (e) { return alert(e.message); }
+  if (c.id === state.conversation) go("#/ask");
+  loadThreads();
+}
+$("#new-chat").onclick = () => { newConversation(); go("#/ask"); $("#question").focus(); };
+let threadSearch;
+$("#threads-q").addEventListener("input", () => { clearTimeout(threadSearch); threadSearch = setTimeout(() => loadThreads().catch((e) => alert(e.message)), 200); });
+
 async function ask(question) {
   const status = $("#ask-status");
   const out = $("#answer");
+  // The newest answer moves up into the thread; the new one streams in below it.
+  if (state.latest) $("#thread").append(pastTurn(state.latest));
+  state.latest = null;
+  $("#latest-question").textContent = question;
+  $("#latest-question").hidden = false;
   out.replaceChildren(el("p", { class: "streaming", "data-testid": "streaming" }));
   out.dataset.tokens = "0";
   status.textContent = "Searching…";
   $("#ask-form button").disabled = true;
   try {
-    const res = await api("/api/ask/stream", { method: "POST", body: { question } });
+    const body = state.conversation ? { question, conversation_id: state.conversation } : { question };
+    const res = await api("/api/ask/stream", { method: "POST", body });
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buf = "";
@@ -154,7 +253,19 @@ async function ask(question) {
         const data = JSON.parse(chunk.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n") || "null");
         if (event === "retrieval") status.textContent = `Read ${data.passages.length} passages; writing…`;
         else if (event === "token") { $(".streaming", out).textContent += data.text; out.dataset.tokens = String(Number(out.dataset.tokens || 0) + 1); }
-        else if (event === "answer") { status.textContent = "Verified. Saved as a draft for review."; renderAnswer(data, out); }
+        else if (event === "answer") {
+          status.textContent = "Verified. Saved as a draft for review.";
+          if ($("#question").value.trim() === question) $("#question").value = "";
+          renderAnswer(data, out);
+          state.latest = data;
+          if (state.conversation !== data.conversation_id) {
+            state.conversation = data.conversation_id;
+            $("#thread-title").textContent = data.question.length > 80 ? `${data.question.slice(0, 80)}…` : data.question;
+            $("#thread-title").hidden = false;
+            history.pushState(null, "", `#/c/${data.conversation_id}`);
+          }
+          loadThreads().catch(() => {});
+        }
         else if (event === "error") throw new Error(data.error);
       }
     }
@@ -169,6 +280,7 @@ async function ask(question) {
 // --- source viewer --------------------------------------------------------------------------------
 async function openSource(c, page = c.page) {
   state.source = { ...c, current: page };
+  document.body.classList.add("with-source");
   const data = await getJSON(`/api/documents/${c.document_id}/pages/${page}?quote=${encodeURIComponent(page === c.page ? c.quote : "")}`)
     .catch((e) => ({ error: e.message }));
   $("#source").hidden = false;
@@ -195,9 +307,10 @@ async function openSource(c, page = c.page) {
   const mark = $("mark", text);
   if (mark) mark.scrollIntoView({ block: "center" });
 }
-$("#source-close").onclick = () => { $("#source").hidden = true; };
+function closeSource() { $("#source").hidden = true; document.body.classList.remove("with-source"); }
+$("#source-close").onclick = closeSource;
 // Escape closes the source panel, as any side panel closes.
-document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("#source").hidden) $("#source").hidden = true; });
+document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("#source").hidden) closeSource(); });
 $("#source-prev").onclick = () => state.source && state.source.current > 1 && openSource(state.source, state.source.current - 1);
 $("#source-next").onclick = () => state.source && state.source.current < state.source.pages && openSource(state.source, state.source.current + 1);
 
@@ -205,7 +318,7 @@ $("#source-next").onclick = () => state.source && state.source.current < state.s
 function recordItem(r, { selectable = false } = {}) {
   const li = el("li", { "data-id": r.id },
     el("span", { class: `badge ${r.status}` }, r.status.replace("_", " ")),
-    el("a", { onclick: () => openRecord(r.id), "data-testid": "record-link" }, r.question),
+    el("a", { href: `#/r/${r.id}`, "data-testid": "record-link" }, r.question),
     el("span", { class: "muted" }, r.asker));
   if (selectable) {
     li.prepend(el("input", { type: "checkbox", "data-testid": "select", checked: state.selected.has(r.id), onchange: (e) => {
@@ -282,7 +395,7 @@ async function openRecord(id) {
       el("button", { class: "danger", "data-testid": "reject", onclick: () => decide("reject") }, "Reject"), err));
   }
 }
-document.querySelectorAll("[data-back]").forEach((b) => { b.onclick = () => history.length && show(state.user.role === "reviewer" ? "review" : "mine"); });
+document.querySelectorAll("[data-back]").forEach((b) => { b.onclick = () => (history.length > 1 ? history.back() : go(`#/${state.home}`)); });
 
 // --- library and export ---------------------------------------------------------------------------
 async function loadLibrary() {
