@@ -37,6 +37,13 @@ _OPENERS = re.compile(
     r"ok(?:ay)?|what else|anything else|in that case|if so)\b",
     re.IGNORECASE,
 )
+# Phrases that compare with, or point back at, what was just discussed: "the FDA equivalent", "the same
+# thing", "anything similar", "on this".
+_POINTERS = re.compile(
+    r"\b(?:the same|equivalent|similar(?:ly)?|likewise|as well|too|compared?|in comparison|"
+    r"(?:on|about|for|with|of|to) (?:this|that|these|those|it|them))\b",
+    re.IGNORECASE,
+)
 # Words that point back at the previous turn's subject.
 _ANAPHORS = {"it", "its", "they", "them", "their", "this", "these", "those", "such", "there", "that", "he", "she"}
 # "That" is a pronoun in "who approves that?", a conjunction in "does FDA expect that records are...".
@@ -169,17 +176,19 @@ def subject_words(text: str) -> list[str]:
 
 
 def is_follow_up(question: str) -> bool:
-    """Whether a question leans on the one before: it opens with "and"/"what about", points back with a
-    pronoun and names little of its own, or is too short to stand alone."""
+    """Whether a question leans on the one before: it opens with "and"/"what about", compares with or
+    points back at what was said ("the same", "the FDA equivalent", "on this"), leans on a pronoun and
+    names little of its own, or is too short to stand alone."""
     q = question.strip()
-    if _OPENERS.match(q):
+    if _OPENERS.match(q) or _POINTERS.search(q):
         return True
     own = subject_words(q)
     lowered = {w.lower() for w in re.findall(r"[A-Za-z']+", q)}
     pointing = bool(lowered & (_ANAPHORS - {"that", "this", "these", "those"})) or bool(_THAT_POINTS.search(q.lower()))
     if pointing and len(own) <= _SHORT:
         return True
-    return len(own) <= 2
+    # Too short to stand alone: "Is replying actually mandatory?"
+    return len(own) <= 2 or len(re.findall(r"\S+", q)) <= 5
 
 
 @dataclass(frozen=True)
@@ -238,13 +247,13 @@ def resolve(question: str, previous: Turn | None) -> Resolved:
     named = bodies_named(question)
     carried = [w for w in subject_words(previous.query) if w.lower() not in own]
     switched = tuple(b for b in named if b not in previous.bodies)
-    if named:
-        # The follow-up names its regulator: the previous one's name is not carried with the subject.
-        previous_names = {n.lower() for n in BODY_NAMES if BODY_NAMES[n] not in named}
-        carried = [w for w in carried if w.lower() not in previous_names and w not in ("Annex", "11", "EU", "GMP")]
-    carried = carried[:_CARRIED]
     body_words = {w.lower() for n in BODY_NAMES for w in n.split()}
-    leans = len([w for w in own if w not in body_words]) <= _LEANS
+    if named:
+        # The follow-up names its regulator: the previous one's name ("FDA's", "Annex 11") is not carried.
+        carried = [w for w in carried if re.sub(r"['’]s$", "", w).lower() not in body_words]
+    carried = carried[:_CARRIED]
+    # It names no subject of its own, or points back at the previous one ("the same thing", "on this").
+    leans = len([w for w in own if w not in body_words]) <= _LEANS or bool(_POINTERS.search(question))
     query = question.rstrip()
     if carried:
         query = f"{query} ({' '.join(carried)})"
