@@ -16,6 +16,11 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/ask"): ASK,
     ("POST", "/api/ask/stream"): ASK,
     ("GET", "/api/records"): ALL,
+    # Everyone has their own conversations (those who cannot ask have none); reading others' follows the records.
+    ("GET", "/api/conversations"): ALL,
+    ("GET", "/api/conversations/{conversation_id}"): ALL,
+    ("PATCH", "/api/conversations/{conversation_id}"): ALL,
+    ("DELETE", "/api/conversations/{conversation_id}"): ALL,
     ("GET", "/api/records/{record_id}"): ALL,
     ("GET", "/api/review/queue"): {"reviewer"},
     ("POST", "/api/records/{record_id}/edit"): {"consultant", "reviewer"},
@@ -54,11 +59,20 @@ REQUEST: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/records/{record_id}/approve"): {"json": {"reason": "fine", "version": 1}},
     ("POST", "/api/records/{record_id}/reject"): {"json": {"reason": "wrong", "version": 1}},
     ("POST", "/api/export"): {"json": {"ids": [NOPE]}},
+    ("PATCH", "/api/conversations/{conversation_id}"): {"json": {"title": "renamed"}},
     ("POST", "/api/documents"): {"params": {"filename": "../evil.txt"}, "content": b"x"},
     ("POST", "/api/users"): {"json": {"name": "x", "role": "emperor"}},
     ("POST", "/api/evals"): {"json": {"set": "not-a-set"}},
 }
-PATH_VALUES = {"record_id": NOPE, "document_id": NOPE, "page": "1", "job_id": NOPE, "user_id": "9999", "run_id": NOPE}
+PATH_VALUES = {
+    "conversation_id": NOPE,
+    "record_id": NOPE,
+    "document_id": NOPE,
+    "page": "1",
+    "job_id": NOPE,
+    "user_id": "9999",
+    "run_id": NOPE,
+}
 
 
 def _routes(env: DeskEnv) -> set[tuple[str, str]]:
