@@ -18,6 +18,7 @@ from api.db import Database, migrate
 from api.errors import RateLimited
 from api.jobs import JobRunner
 from api.models import User
+from api.pages import Originals, PageImages
 from api.settings import ApiSettings
 from api.sources import check_sources
 from assistant.llm import ChatBackend
@@ -59,6 +60,8 @@ class Desk:
         self.index = Index(ingest, embedder)
         self.assistant = Assistant(self.index, assistant, chat)
         self.jobs = JobRunner(self)
+        self.originals = Originals([settings.uploads_dir, settings.corpus_dir])
+        self.page_images = PageImages(settings.data_dir / "page-images")
         self._limits = parse_many(settings.rate_limit)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._auth_limit = parse_many(settings.failed_auth_audit_limit)[0]

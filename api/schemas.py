@@ -161,8 +161,22 @@ class DocumentOut(BaseModel):
     chunks: int
 
 
+class MarkOut(BaseModel):
+    """One cited quote on the page: its spans in the page's text and its boxes on the rendered page."""
+
+    n: int | None = Field(None, description="The citation's number in the answer; none for a quote asked for directly")
+    quote: str
+    spans: list[tuple[int, int]] = Field(description="[start, end) character offsets in `text`")
+    boxes: list[tuple[float, float, float, float]] = Field(
+        description="left, top, right, bottom as fractions of the page image; empty when not located on the image"
+    )
+    found: Literal["exact", "part", "fuzzy", "not found"] = Field(
+        description="How the quote was found on the page image: whole, the part on this page, or approximately"
+    )
+
+
 class PageOut(BaseModel):
-    """One page of a document, with the character spans to highlight."""
+    """One page of a document, with the character spans to highlight and, for a PDF, its rendered image."""
 
     document_id: str
     file: str
@@ -173,6 +187,12 @@ class PageOut(BaseModel):
     label: str = ""
     text: str
     highlights: list[tuple[int, int]]
+    # The page drawn as an image, for a PDF whose indexed copy the library keeps; else why not, in words.
+    image: str | None = None
+    image_note: str = ""
+    marks: list[MarkOut] = []
+    # For a citation of a version since replaced: that this is the current version.
+    note: str = ""
 
 
 class JobOut(BaseModel):

@@ -53,7 +53,15 @@ def change_of(c: CitationRow, texts: DocumentTexts) -> dict[str, Any] | None:
     if quote in body:
         return None
     found = fuzz.partial_ratio_alignment(quote, body)
-    now = body[found.dest_start : found.dest_end] if found else ""
+    now = ""
+    if found:
+        # The alignment is by characters: widen it to whole words, so "alances … filed" reads "Balances … filed."
+        a, b = found.dest_start, found.dest_end
+        while a > 0 and not body[a - 1].isspace():
+            a -= 1
+        while b < len(body) and not body[b].isspace():
+            b += 1
+        now = body[a:b]
     return {
         "n": c.n,
         "file": c.file,

@@ -65,6 +65,26 @@ def strip_line_numbers_document(pages: Sequence[str]) -> list[str]:
     return out
 
 
+def line_number_spans(page: str) -> list[tuple[int, int]]:
+    """The character spans of one page's printed line numbers (a run of consecutive leading or trailing
+    numbers, and any number within its range at a line's start or end), for reading a PDF text layer that
+    still has them against the cleaned text."""
+    lines = re.split(r"(?<=\n)", page)
+    run = _run_numbers([ln.rstrip("\r\n") for ln in lines])
+    if not run:
+        return []
+    lo, hi = min(run) - 40, max(run) + 40
+    spans: list[tuple[int, int]] = []
+    at = 0
+    for line in lines:
+        bare = line.rstrip("\r\n")
+        for m in (_LEADING_NUMBER.match(bare), _TRAILING_NUMBER.match(bare)):
+            if m and lo <= int(m.group("n")) <= hi:
+                spans.append((at + m.start("n"), at + m.end("n")))
+        at += len(line)
+    return spans
+
+
 def _norm_furniture(line: str) -> str:
     return re.sub(r"\d+", "#", re.sub(r"\s+", " ", line.strip().lower()))
 

@@ -10,6 +10,7 @@ import shutil
 from dataclasses import dataclass
 
 from ingest.errors import NeedsOCR
+from ingest.pdfium import LOCK
 
 INSTALL_HINT = "install Tesseract (Debian: apt-get install tesseract-ocr tesseract-ocr-eng)"
 
@@ -36,18 +37,21 @@ def ocr_pdf_pages(name: str, data: bytes, numbers: list[int], dpi: int = 300, la
     import pytesseract
 
     out: dict[int, OcrPage] = {}
-    pdf = pdfium.PdfDocument(data)
+    with LOCK:
+        pdf = pdfium.PdfDocument(data)
     try:
         for number in numbers:
-            page = pdf[number - 1]
-            try:
-                image = page.render(scale=dpi / 72, grayscale=True).to_pil()
-            finally:
-                page.close()
+            with LOCK:  # PDFium renders; Tesseract reads outside the lock
+                page = pdf[number - 1]
+                try:
+                    image = page.render(scale=dpi / 72, grayscale=True).to_pil()
+                finally:
+                    page.close()
             words = pytesseract.image_to_data(image, lang=lang, output_type=pytesseract.Output.DICT)
             out[number] = _assemble(words)
     finally:
-        pdf.close()
+        with LOCK:
+            pdf.close()
     return out
 
 

@@ -21,6 +21,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ingest.pdfium import LOCK
+
 log = logging.getLogger(__name__)
 
 # A page with fewer path objects (lines, rectangles) than this has no ruled table of two rows.
@@ -41,19 +43,22 @@ def ruled_pages(data: bytes, pages: Iterable[int]) -> list[int]:
     import pypdfium2.raw as pdfium_c
 
     out = []
-    pdf = pdfium.PdfDocument(data)
+    with LOCK:
+        pdf = pdfium.PdfDocument(data)
     try:
         for number in pages:
-            page = pdf[number - 1]
-            try:
-                for paths, _ in enumerate(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=2), 1):
-                    if paths >= MIN_PATHS:
-                        out.append(number)
-                        break
-            finally:
-                page.close()
+            with LOCK:  # a page at a time: the source viewer's renders are not held up by a long document
+                page = pdf[number - 1]
+                try:
+                    for paths, _ in enumerate(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=2), 1):
+                        if paths >= MIN_PATHS:
+                            out.append(number)
+                            break
+                finally:
+                    page.close()
     finally:
-        pdf.close()
+        with LOCK:
+            pdf.close()
     return out
 
 

@@ -7,6 +7,7 @@ that are huge, slow or unauthenticated, and a 1,600-word quote for the page endp
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
@@ -357,3 +358,51 @@ def test_questions_sent_at_once_into_one_conversation_become_consecutive_turns(s
     with sqlite3.connect(served.data / "desk.sqlite3") as db:
         rows = db.execute("SELECT turn FROM records WHERE conversation_id = ? ORDER BY turn", (cid,)).fetchall()
     assert [t for (t,) in rows] == turns
+
+
+def test_pages_drawn_at_once_from_many_threads_all_come_back_whole(served: Served) -> None:
+    """PDFium is not thread-safe, even across documents: sixteen viewers opening the pages of both PDFs
+    at once, each page drawn for the first time, while cited quotes are boxed on them. Every image comes
+    back a whole PNG of the page, and the server is still up."""
+    from PIL import Image
+
+    staff = served.person("pages-staff", "staff")
+    rec = served.ask(staff, Q_PDF)
+    pdfs = [d for d in served.http.get("/api/documents", headers=staff).json() if d["file"].endswith(".pdf")]
+    wanted = [(d["document_id"], n) for d in pdfs for n in range(1, d["pages"] + 1)]
+    cites = [c["n"] for c in rec["citations"]]  # type: ignore[attr-defined]
+    results: list[tuple[str, int, int]] = []
+    failures: list[str] = []
+    gate = threading.Barrier(16)
+
+    def view(k: int) -> None:
+        try:
+            look(k)
+        except Exception as e:  # a dropped connection is this attack's failure, not the thread's
+            failures.append(repr(e))
+
+    def look(k: int) -> None:
+        with httpx.Client(base_url=served.url, timeout=120) as http:
+            gate.wait()
+            for i in range(k, len(wanted), 16):
+                doc, n = wanted[i]
+                r = http.get(f"/api/documents/{doc}/pages/{n}/image", headers=staff)
+                if r.status_code != 200:
+                    failures.append(f"{doc} p{n}: {r.status_code} {r.text[:100]}")
+                    continue
+                image = Image.open(io.BytesIO(r.content))
+                image.load()  # a truncated or garbled PNG raises here
+                results.append((doc, n, image.width))
+                c = cites[i % len(cites)]
+                r = http.get(f"/api/records/{rec['id']}/citations/{c}/page", headers=staff)
+                if r.status_code != 200 or not r.json()["marks"][0]["boxes"]:
+                    failures.append(f"citation [{c}]: {r.status_code} {r.text[:200]}")
+
+    threads = [threading.Thread(target=view, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:5]
+    assert sorted((d, n) for d, n, _ in results) == sorted(wanted) and {w for *_, w in results} == {1100}
+    assert served.proc.poll() is None and served.http.get("/healthz").status_code == 200

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import ROOT, free_port, wait_ready
@@ -65,6 +66,13 @@ def served(tmp_path_factory: pytest.TempPathFactory, desk_template: Path) -> Ite
     assert token, "".join(printed)
     assert any("shown this once" in x for x in printed) and any("ingesting" in x for x in printed)
     wait_ready(url, proc, root / "serve.log", deadline)
+    # Every test starts with the corpus indexed: a test run on its own (or first) would otherwise ask while
+    # the first start's background ingest still has documents to go, and get an answer from fewer of them.
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+        while time.time() < deadline and any(
+            j["status"] in ("queued", "running") for j in http.get("/api/jobs").json()
+        ):
+            time.sleep(0.3)
     yield url, token
     proc.terminate()
     proc.wait(30)
@@ -123,11 +131,13 @@ def test_ask_cite_review_approve_export_in_the_browser(served: tuple[str, str], 
     assert int(answer.get_attribute("data-tokens")) > 5
     assert "Audit trails need to be available" in answer.inner_text()
     assert carla.get_by_test_id("status").inner_text() == "draft"  # type: ignore[attr-defined]
-    # Opening citation [1] shows page 4 of Annex 11 with the quoted span highlighted.
+    # Opening citation [1] shows page 4 of Annex 11 drawn as the page, the quoted sentence boxed on it, and
+    # the same span marked in the page's text underneath.
     carla.get_by_test_id("cite-1").first.click()  # type: ignore[attr-defined]
-    mark = carla.get_by_test_id("highlight")  # type: ignore[attr-defined]
-    mark.wait_for()
-    assert "Audit trails need to be available" in re.sub(r"\s+", " ", mark.inner_text())
+    carla.locator("[data-testid=highlight-box][data-n='1']").first.wait_for()  # type: ignore[attr-defined]
+    assert carla.locator("#source-img").evaluate("i => i.complete && i.naturalWidth") == 1100  # type: ignore[attr-defined]
+    mark = carla.locator("[data-testid=highlight][data-n='1']")  # type: ignore[attr-defined]
+    assert "Audit trails need to be available" in re.sub(r"\s+", " ", mark.first.text_content())
     assert carla.locator("#source-title").inner_text() == "EU GMP Annex 11: Computerised Systems"  # type: ignore[attr-defined]
     assert carla.locator("#source-where").inner_text().startswith("page 4 of")  # type: ignore[attr-defined]
     carla.screenshot(path=str(SHOTS / "desk-2-answer-and-source.png"))  # type: ignore[attr-defined]
@@ -325,9 +335,121 @@ def test_a_staff_member_follows_up_and_finds_the_conversation_again(
     page.screenshot(path=str(SHOTS / f"chat-2-found-again-{width}.png"), full_page=True)  # type: ignore[attr-defined]
     # The cited page opens beside the answer (over it at 390 px) and its close button is on screen.
     page.get_by_test_id("cite-1").first.click()  # type: ignore[attr-defined]
-    page.get_by_test_id("highlight").first.wait_for()  # type: ignore[attr-defined]
+    page.get_by_test_id("highlight-box").first.wait_for()  # type: ignore[attr-defined]
     close = page.locator("#source-close").bounding_box()  # type: ignore[attr-defined]
     assert close is not None and close["x"] >= 0 and close["x"] + close["width"] <= width
     page.screenshot(path=str(SHOTS / f"chat-3-source-{width}.png"))  # type: ignore[attr-defined]
     page.locator("#source-close").click()  # type: ignore[attr-defined]
     assert page.locator("#source").is_hidden()  # type: ignore[attr-defined]
+
+
+def _api_person(http: httpx.Client, admin_token: str, name: str, role: str) -> dict[str, str]:
+    """A user created by the admin, with the token exchanged for their own (as signing in does)."""
+    r = http.post("/api/users", json={"name": name, "role": role}, headers={"Authorization": f"Bearer {admin_token}"})
+    assert r.status_code == 201, r.text
+    r = http.post("/api/me/token", headers={"Authorization": f"Bearer {r.json()['token']}"})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_cited_pdf_page_opens_with_every_cited_sentence_highlighted(
+    served: tuple[str, str], browser: object, width: int
+) -> None:
+    """Open a citation: the PDF page itself, the quoted sentence boxed on it; step to the next citation
+    (another document's page) and through the pages; the panel beside the answer at 1280 px, over it at
+    390 px with its close button on screen; Escape closes it."""
+    url, admin_token = served
+    admin = _sign_in(browser, url, admin_token)
+    page = _sign_in(browser, url, _add_user(admin, f"pia-{width}", "staff"), width)
+    page.get_by_test_id("question").fill(Q_PDF)  # type: ignore[attr-defined]
+    page.get_by_test_id("ask").click()  # type: ignore[attr-defined]
+    page.get_by_test_id("status").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    cites = page.locator("[data-testid=answer] .citations li")  # type: ignore[attr-defined]
+    assert cites.count() >= 2, "Q_PDF cites Annex 11 and the Part 11 guidance"
+    page.get_by_test_id("cite-1").first.click()  # type: ignore[attr-defined]
+    box = page.locator("[data-testid=highlight-box][data-n='1']").first  # type: ignore[attr-defined]
+    box.wait_for()
+    assert page.locator("#source-where").inner_text().startswith("page 4 of")  # type: ignore[attr-defined]
+    assert page.get_by_test_id("cite-where").inner_text() == f"citation [1], 1 of {cites.count()}"  # type: ignore[attr-defined]
+    # The box lies on the drawn page, inside the panel, and the panel does not cover the answer when wide.
+    img = page.locator("#source-img").bounding_box()  # type: ignore[attr-defined]
+    b = box.bounding_box()
+    assert img and b and img["x"] <= b["x"] and b["x"] + b["width"] <= img["x"] + img["width"] + 1
+    panel = page.locator("#source").bounding_box()  # type: ignore[attr-defined]
+    answer = page.get_by_test_id("answer").bounding_box()  # type: ignore[attr-defined]
+    if width >= 1100:
+        assert answer["x"] + answer["width"] <= panel["x"] + 1  # beside
+    else:
+        assert panel["x"] <= 0 and panel["width"] >= width - 1  # over it, the whole width
+    close = page.locator("#source-close").bounding_box()  # type: ignore[attr-defined]
+    assert close and close["x"] >= 0 and close["x"] + close["width"] <= width
+    page.screenshot(path=str(SHOTS / f"source-1-pdf-page-{width}.png"))  # type: ignore[attr-defined]
+    # The next citation: another document, its own page, its own sentence boxed.
+    first_title = page.locator("#source-title").inner_text()  # type: ignore[attr-defined]
+    page.get_by_test_id("cite-next").click()  # type: ignore[attr-defined]
+    page.locator("[data-testid=highlight-box][data-n='2']").first.wait_for()  # type: ignore[attr-defined]
+    assert page.locator("#source-title").inner_text() != first_title  # type: ignore[attr-defined]
+    assert page.get_by_test_id("cite-where").inner_text().startswith("citation [2], 2 of")  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / f"source-2-next-citation-{width}.png"))  # type: ignore[attr-defined]
+    # A page on, then back: the citation's box comes back with its page.
+    where = page.locator("#source-where").inner_text()  # type: ignore[attr-defined]
+    page.locator("#source-next").click()  # type: ignore[attr-defined]
+    page.wait_for_function(f"document.querySelector('#source-where').textContent !== {where!r}")  # type: ignore[attr-defined]
+    page.locator("#source-prev").click()  # type: ignore[attr-defined]
+    page.wait_for_function(f"document.querySelector('#source-where').textContent === {where!r}")  # type: ignore[attr-defined]
+    page.locator("[data-testid=highlight-box][data-n='2'].current").first.wait_for()  # type: ignore[attr-defined]
+    page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    assert page.locator("#source").is_hidden()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_reviewer_sees_the_changed_words_of_a_source_and_opens_its_current_version(
+    served: tuple[str, str], browser: object, width: int, tmp_path: Path
+) -> None:
+    """An approved answer's source is re-uploaded with its cited sentence changed: the re-review card shows
+    the words taken out and put in, and opens the current version with the closest passage marked."""
+    url, admin_token = served
+    name = f"sop-calibration-{width}.txt"
+    site = f"B{width}"  # each width's own document and question
+    old = f"Balances at site {site} are calibrated every six months by the metrology team and the results are filed."
+    new = f"Balances at site {site} are calibrated every three months by an accredited firm and the results are filed."
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    with httpx.Client(base_url=url, timeout=120) as http:
+
+        def upload(text: str) -> None:
+            headers = {**admin, "content-type": "text/plain"}
+            r = http.post("/api/documents", params={"filename": name}, content=text.encode(), headers=headers)
+            assert r.status_code == 202, r.text
+            job_url = f"/api/jobs/{r.json()['id']}"
+            while (job := http.get(job_url, headers=admin).json())["status"] in ("queued", "running"):
+                time.sleep(0.2)
+            assert job["status"] == "done", job
+
+        upload(f"Calibration of balances\n\n{old}\n")
+        asker = _api_person(http, admin_token, f"ann-{width}", "staff")
+        question = f"How often are balances at site {site} calibrated, and by whom?"
+        rec = http.post("/api/ask", json={"question": question}, headers=asker).json()
+        assert any(c["file"] == name for c in rec["citations"]), rec
+        reviewer = _api_person(http, admin_token, f"rita-{width}", "reviewer")
+        reviewer_token = reviewer["Authorization"].removeprefix("Bearer ")
+        decision = {"version": 1, "reason": "ok", "acknowledge_unsupported": True}
+        r = http.post(f"/api/records/{rec['id']}/approve", json=decision, headers=reviewer)
+        assert r.status_code == 200, r.text
+        upload(f"Calibration of balances\n\n{new}\n")
+    page = _sign_in(browser, url, reviewer_token, width)
+    page.goto(f"{url}#/r/{rec['id']}")  # type: ignore[attr-defined]
+    diff = page.get_by_test_id("rereview-diff").first  # type: ignore[attr-defined]
+    diff.wait_for()
+    taken = " ".join(diff.get_by_test_id("word-del").all_inner_texts())
+    added = " ".join(diff.get_by_test_id("word-ins").all_inner_texts())
+    assert "six" in taken and "metrology" in taken and "six" not in added
+    # Only the changed words: the unchanged ones, first and last included, are neither struck nor added.
+    assert "Balances" not in taken + added and "filed" not in taken + added
+    assert "three" in added and "accredited firm" in added
+    page.screenshot(path=str(SHOTS / f"source-3-rereview-{width}.png"), full_page=True)  # type: ignore[attr-defined]
+    page.get_by_test_id("rereview-open").first.click()  # type: ignore[attr-defined]
+    page.get_by_test_id("source-note").wait_for()  # type: ignore[attr-defined]
+    assert "since been replaced" in page.get_by_test_id("source-note").inner_text()  # type: ignore[attr-defined]
+    assert "three months" in page.get_by_test_id("source-text").inner_text()  # type: ignore[attr-defined]
+    page.locator("[data-testid=highlight][data-n]").first.wait_for()  # type: ignore[attr-defined]

@@ -32,6 +32,9 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/documents"): {"admin"},
     ("DELETE", "/api/documents/{document_id}"): {"admin"},
     ("GET", "/api/documents/{document_id}/pages/{page}"): ALL,
+    ("GET", "/api/documents/{document_id}/pages/{page}/image"): ALL,
+    # A citation's page is read through its answer: whoever may read the answer (others' read as absent).
+    ("GET", "/api/records/{record_id}/citations/{n}/page"): ALL,
     ("GET", "/api/jobs"): ALL,
     ("GET", "/api/jobs/{job_id}"): ALL,
     ("POST", "/api/session"): ALL,
@@ -69,6 +72,7 @@ PATH_VALUES = {
     "record_id": NOPE,
     "document_id": NOPE,
     "page": "1",
+    "n": "1",
     "job_id": NOPE,
     "user_id": "9999",
     "run_id": NOPE,

@@ -1,4 +1,5 @@
-"""Documents: list, upload (ingested by the worker), remove, and page text for the source viewer."""
+"""Documents: list, upload (ingested by the worker), remove, and pages for the source viewer: the page's text, and
+for a PDF the page drawn as an image with every cited quote boxed on it."""
 
 from __future__ import annotations
 
@@ -7,21 +8,26 @@ import itertools
 import json
 import re
 import shutil
+import sqlite3
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
+from rapidfuzz import fuzz
 from sqlalchemy import select
 
+from api import records
 from api.audit import append
 from api.deps import DeskDep, DocAdmin, DocReader, SessionDep, UserDep
 from api.desk import Desk
 from api.errors import BadInput, Conflict, TooLarge, UnsupportedType
 from api.models import Job
-from api.schemas import DocumentOut, JobOut, PageOut
+from api.pages import Located, locate
+from api.schemas import DocumentOut, JobOut, MarkOut, PageOut
 from api.views import job_out
 from ingest.chunking import document_id
 from ingest.errors import NotFound
@@ -208,6 +214,57 @@ def highlights(text: str, quote: str) -> list[tuple[int, int]]:
     return []
 
 
+def _page_view(
+    desk: Desk, row: sqlite3.Row, page: int, quotes: Sequence[tuple[int | None, str]], keep: set[int | None]
+) -> PageOut:
+    """Page `page` of the live document `row`, with each quote marked in its text and, for a PDF whose
+    original the library keeps, boxed on the page image. A quote found nowhere on this page is dropped
+    unless its number is in `keep` (the citation being opened, which is then shown as not found here)."""
+    catalog = desk.index.catalog
+    text = catalog.page_text(row["document_id"], page)
+    if text is None:
+        raise NotFound(f"{row['file']} has pages 1 to {row['pages']}, not {page}")
+    spans = [highlights(text, q) for _, q in quotes]
+    wanted = [i for i, (n, _) in enumerate(quotes) if spans[i] or n in keep]
+    original = _original(desk, row)
+    image, image_note = None, ""
+    boxes: list[Located] = [Located() for _ in wanted]
+    if isinstance(original, Path):
+        image = f"/api/documents/{row['document_id']}/pages/{page}/image"
+        boxes = locate(original, page, [quotes[i][1] for i in wanted]).located
+    else:
+        image_note = original
+    return PageOut(
+        document_id=row["document_id"],
+        file=row["file"],
+        title=row["title"],
+        page=page,
+        pages=row["pages"],
+        label=catalog.cite(row["document_id"], page),
+        text=text,
+        highlights=sorted({s for i in wanted for s in spans[i]}),
+        image=image,
+        image_note=image_note,
+        marks=[
+            MarkOut(n=quotes[i][0], quote=quotes[i][1], spans=spans[i], boxes=b.boxes, found=b.how)  # type: ignore[arg-type]
+            for i, b in zip(wanted, boxes, strict=True)
+        ],
+    )
+
+
+def _original(desk: Desk, row: sqlite3.Row) -> Path | str:
+    """The indexed PDF's file, or why the page is shown as text only."""
+    if Path(row["file"]).suffix.lower() != ".pdf":
+        return ""  # Word, web and text documents have no pages to draw: their text is the document
+    path = desk.originals.path(row["file"], row["document_id"], int(row["size_bytes"]))
+    if path is None:
+        return (
+            f"The page image is not available: the indexed copy of {row['file']} is not in the library's "
+            "folders, so its extracted text is shown."
+        )
+    return path
+
+
 @router.get("/documents/{document_id}/pages/{page}", response_model=PageOut, summary="A page, with a quote located")
 def page(
     _who: DocReader,
@@ -219,19 +276,83 @@ def page(
     row = desk.index.catalog.document(document_id)
     if row is None:
         raise NotFound(f"No document with id '{document_id}' (it may have been re-ingested or removed)")
-    text = desk.index.catalog.page_text(document_id, page)
-    if text is None:
+    return _page_view(desk, row, page, [(None, quote)] if quote.strip() else [], set())
+
+
+@router.get(
+    "/documents/{document_id}/pages/{page}/image",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+    summary="A PDF page rendered as an image",
+)
+def page_image(
+    _who: DocReader, document_id: str, page: Annotated[int, PathParam(ge=1, le=100_000)], desk: DeskDep
+) -> Response:
+    row = desk.index.catalog.document(document_id)
+    if row is None:
+        raise NotFound(f"No document with id '{document_id}' (it may have been re-ingested or removed)")
+    if not 1 <= page <= row["pages"]:
         raise NotFound(f"{row['file']} has pages 1 to {row['pages']}, not {page}")
-    return PageOut(
-        document_id=document_id,
-        file=row["file"],
-        title=row["title"],
-        page=page,
-        pages=row["pages"],
-        label=desk.index.catalog.cite(document_id, page),
-        text=text,
-        highlights=highlights(text, quote),
-    )
+    original = _original(desk, row)
+    if not isinstance(original, Path):
+        raise NotFound(original or f"{row['file']} is not a PDF: it has no page images, only its text")
+    png = desk.page_images.png(original, document_id, page)
+    # The id is a hash of the bytes, so a page image never changes under its address.
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400, immutable"})
+
+
+@router.get(
+    "/records/{record_id}/citations/{n}/page",
+    response_model=PageOut,
+    summary="The page a citation of an answer cites, with every citation of that answer on it marked",
+)
+def citation_page(
+    record_id: str,
+    n: Annotated[int, PathParam(ge=1, le=10_000)],
+    desk: DeskDep,
+    session: SessionDep,
+    who: DocReader,
+    page: Annotated[int | None, Query(ge=1, le=100_000, description="Another page of the same document")] = None,
+) -> PageOut:
+    record = records.get(session, who, record_id)
+    cited = next((c for c in record.citations if c.n == n), None)
+    if cited is None:
+        raise NotFound(f"Answer '{record_id}' has no citation [{n}]")
+    catalog = desk.index.catalog
+    row = catalog.document(cited.document_id)
+    note = ""
+    if row is None:
+        row = catalog.document_by_file(cited.file)
+        if row is None:
+            raise NotFound(f"{cited.file} has been removed from the library since this answer cited it")
+        note = (
+            f"The version of {cited.file} this answer cited has since been replaced; this is the current version, "
+            "with the cited words marked where they, or the closest passage, now appear."
+        )
+    same = sorted((c for c in record.citations if c.file == cited.file), key=lambda c: c.n)
+    if page is None:
+        page = cited.page if not note else _closest_page(desk, row, cited.quote)
+    if note:
+        # Page numbers of the cited version say nothing about the current one: every quote is looked for.
+        quotes = [(c.n, c.quote) for c in same]
+    else:
+        quotes = [(c.n, c.quote) for c in same if c.document_id == row["document_id"] and c.page in (page, page - 1)]
+    out = _page_view(desk, row, page, quotes, {n} if page == cited.page or note else set())
+    out.note = note
+    return out
+
+
+def _closest_page(desk: Desk, row: sqlite3.Row, quote: str) -> int:
+    """The page of the live document where `quote` is, or the page most like it."""
+    best, best_score = 1, -1.0
+    for number in range(1, int(row["pages"]) + 1):
+        text = desk.index.catalog.page_text(row["document_id"], number) or ""
+        if highlights(text, quote):
+            return number
+        score = fuzz.partial_ratio(quote, text)
+        if score > best_score:
+            best, best_score = number, score
+    return best
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A background job's progress")

@@ -112,7 +112,7 @@ function pageName(c) {
 
 function citeButton(n, record, tid) {
   const c = record.citations.find((x) => x.n === n);
-  return el("button", { class: "cite", "data-testid": tid(`cite-${n}`), title: c ? `${c.title}, ${pageName(c)}` : "", onclick: () => c && openSource(c) }, `[${n}]`);
+  return el("button", { class: "cite", "data-testid": tid(`cite-${n}`), title: c ? `${c.title}, ${pageName(c)}` : "", onclick: () => c && openSource(record, n) }, `[${n}]`);
 }
 
 // `past`: an earlier turn of the conversation, shown above the newest answer without its test ids.
@@ -140,7 +140,7 @@ function renderAnswer(record, target, { past = false } = {}) {
   if (record.citations.length) {
     target.append(el("ol", { class: "citations" }, record.citations.map((c) =>
       el("li", { value: c.n },
-        el("a", { href: "#", "data-testid": tid(`source-link-${c.n}`), onclick: (e) => { e.preventDefault(); openSource(c); } },
+        el("a", { href: "#", "data-testid": tid(`source-link-${c.n}`), onclick: (e) => { e.preventDefault(); openSource(record, c.n); } },
           `${c.title}${c.doc_status !== "final" ? ` [${c.doc_status.toUpperCase()}]` : ""}, ${pageName(c)}`),
         el("q", {}, c.quote.replace(/\s+/g, " "))))));
   }
@@ -278,41 +278,100 @@ async function ask(question) {
 }
 
 // --- source viewer --------------------------------------------------------------------------------
-async function openSource(c, page = c.page) {
-  state.source = { ...c, current: page };
+// The cited page as the page: a PDF page is drawn as an image with every citation of the answer on it
+// boxed (the one opened in a stronger colour); other documents show their text with the quotes marked.
+// ‹ › step through the document's pages, "‹ [n]" "[n] ›" through the answer's citations.
+async function openSource(record, n, page) {
+  const c = record.citations.find((x) => x.n === n);
+  if (!c) return;
+  state.source = { record, n, current: page };
   document.body.classList.add("with-source");
-  const data = await getJSON(`/api/documents/${c.document_id}/pages/${page}?quote=${encodeURIComponent(page === c.page ? c.quote : "")}`)
-    .catch((e) => ({ error: e.message }));
   $("#source").hidden = false;
   $("#source-title").textContent = c.title;
+  const order = record.citations.map((x) => x.n).sort((a, b) => a - b);
+  const at = order.indexOf(n);
+  $("#cite-where").textContent = `citation [${n}], ${at + 1} of ${order.length}`;
+  $("#cite-prev").disabled = at <= 0;
+  $("#cite-next").disabled = at >= order.length - 1;
+  const query = page ? `?page=${page}` : "";
+  const data = await getJSON(`/api/records/${record.id}/citations/${n}/page${query}`).catch((e) => ({ error: e.message }));
+  if (state.source.record !== record || state.source.n !== n || state.source.current !== page) return; // a newer click won
   const text = $("#source-text");
+  const pageBox = $("#source-page");
+  $("#source-note").hidden = !data.note;
+  $("#source-note").textContent = data.note || "";
   if (data.error) {
     $("#source-where").textContent = "";
-    text.replaceChildren(el("span", { class: "error" }, `${data.error}. The cited version of the document is no longer in the library.`));
+    pageBox.hidden = true;
+    $("#source-text-box").open = true;
+    text.replaceChildren(el("span", { class: "error" }, `${data.error}. The answer quoted: “${c.quote.replace(/\s+/g, " ")}”`));
     return;
   }
+  state.source.current = data.page;
   state.source.pages = data.pages;
   const label = data.label || `p. ${data.page}`;
   $("#source-where").textContent = label.startsWith("§")
     ? `${label} (section ${data.page} of ${data.pages})`
-    : `page ${data.page} of ${data.pages}${label.endsWith("(OCR)") ? " (OCR)" : ""}${c.section && page === c.page ? ` · section ${c.section}` : ""}`;
+    : `page ${data.page} of ${data.pages}${label.endsWith("(OCR)") ? " (OCR)" : ""}${c.section && data.page === c.page ? ` · section ${c.section}` : ""}`;
+  $("#source-prev").disabled = data.page <= 1;
+  $("#source-next").disabled = data.page >= data.pages;
+  // The text, every cited quote marked.
+  const spans = data.marks.flatMap((m) => m.spans.map(([s, e]) => ({ s, e, n: m.n }))).sort((a, b) => a.s - b.s);
   const parts = [];
-  let at = 0;
-  for (const [s, e] of data.highlights) {
-    parts.push(data.text.slice(at, s), el("mark", { "data-testid": "highlight" }, data.text.slice(s, e)));
-    at = e;
+  let pos = 0;
+  for (const { s, e, n: m } of spans) {
+    if (s < pos) continue; // two citations of one sentence: marked once
+    parts.push(data.text.slice(pos, s), el("mark", { "data-testid": "highlight", "data-n": m, class: m === n ? "current" : "" }, data.text.slice(s, e)));
+    pos = e;
   }
-  parts.push(data.text.slice(at));
+  parts.push(data.text.slice(pos));
   text.replaceChildren(...parts);
-  const mark = $("mark", text);
-  if (mark) mark.scrollIntoView({ block: "center" });
+  const opened = data.marks.find((m) => m.n === n);
+  const missing = opened && !opened.spans.length && !opened.boxes.length;
+  $("#source-missing").hidden = !missing;
+  if (data.image) {
+    const img = $("#source-img");
+    const blob = await (await api(data.image)).blob();
+    if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(blob);
+    img.alt = `${c.title}, ${label}`;
+    pageBox.querySelectorAll(".box").forEach((b) => b.remove());
+    for (const m of data.marks) {
+      for (const [l, t, r, b] of m.boxes) {
+        pageBox.append(el("div", {
+          class: `box${m.n === n ? " current" : ""}`, "data-testid": "highlight-box", "data-n": m.n, title: `[${m.n}]`,
+          style: `left:${l * 100}%;top:${t * 100}%;width:${(r - l) * 100}%;height:${(b - t) * 100}%`,
+        }));
+      }
+    }
+    pageBox.hidden = false;
+    $("#source-text-box").open = false;
+    $("#source-text-box summary").textContent = "Text of this page";
+    await img.decode().catch(() => {});
+    const first = $(".box.current", pageBox) || $(".box", pageBox);
+    if (first) first.scrollIntoView({ block: "center" });
+  } else {
+    pageBox.hidden = true;
+    $("#source-text-box").open = true;
+    $("#source-text-box summary").textContent = data.image_note || "Text of this page";
+    const mark = $("mark.current", text) || $("mark", text);
+    if (mark) mark.scrollIntoView({ block: "center" });
+  }
 }
 function closeSource() { $("#source").hidden = true; document.body.classList.remove("with-source"); }
+function stepCitation(by) {
+  const { record, n } = state.source;
+  const order = record.citations.map((x) => x.n).sort((a, b) => a - b);
+  const next = order[order.indexOf(n) + by];
+  if (next !== undefined) openSource(record, next);
+}
 $("#source-close").onclick = closeSource;
 // Escape closes the source panel, as any side panel closes.
 document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("#source").hidden) closeSource(); });
-$("#source-prev").onclick = () => state.source && state.source.current > 1 && openSource(state.source, state.source.current - 1);
-$("#source-next").onclick = () => state.source && state.source.current < state.source.pages && openSource(state.source, state.source.current + 1);
+$("#source-prev").onclick = () => state.source && state.source.current > 1 && openSource(state.source.record, state.source.n, state.source.current - 1);
+$("#source-next").onclick = () => state.source && state.source.current < state.source.pages && openSource(state.source.record, state.source.n, state.source.current + 1);
+$("#cite-prev").onclick = () => state.source && stepCitation(-1);
+$("#cite-next").onclick = () => state.source && stepCitation(1);
 
 // --- records, review ------------------------------------------------------------------------------
 function recordItem(r, { selectable = false } = {}) {
@@ -342,6 +401,28 @@ async function loadQueue() {
   $("#credentials-box").hidden = !creds.length;
 }
 
+// The words of `a` and `b` with what was taken out struck through and what came in marked: a word-level
+// longest common subsequence (quotes are a few hundred words, so the table is small).
+function wordDiff(a, b) {
+  const x = a.split(/\s+/).filter(Boolean), y = b.split(/\s+/).filter(Boolean);
+  const L = Array.from({ length: x.length + 1 }, () => new Uint16Array(y.length + 1));
+  for (let i = x.length - 1; i >= 0; i--) for (let j = y.length - 1; j >= 0; j--) {
+    L[i][j] = x[i] === y[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+  }
+  const out = [];
+  const push = (tag, word) => {
+    const last = out[out.length - 1];
+    if (last && last.tag === tag) last.words.push(word); else out.push({ tag, words: [word] });
+  };
+  let i = 0, j = 0;
+  while (i < x.length || j < y.length) {
+    if (i < x.length && j < y.length && x[i] === y[j]) { push("", x[i]); i++; j++; }
+    else if (j < y.length && (i === x.length || L[i][j + 1] >= L[i + 1][j])) { push("ins", y[j]); j++; }
+    else { push("del", x[i]); i++; }
+  }
+  return out.map(({ tag, words }) => (tag ? el(tag, { "data-testid": `word-${tag}` }, words.join(" ")) : words.join(" "))).flatMap((n) => [n, " "]);
+}
+
 function diffView(diff) {
   return el("pre", { class: "diff", "data-testid": "diff" }, diff.split("\n").filter((l) => !l.startsWith("---") && !l.startsWith("+++"))
     .map((l) => el("span", { class: l.startsWith("+") ? "add" : l.startsWith("-") ? "del" : "" }, l + "\n")));
@@ -356,9 +437,11 @@ async function openRecord(id) {
   box.replaceChildren(el("h2", {}, r.question), el("p", { class: "muted" }, `Asked by ${r.asker} · ${new Date(r.created_at).toLocaleString()}`), answer);
   if (r.rereview) {
     box.append(el("div", { class: "card", "data-testid": "rereview" }, el("strong", {}, "Sources changed since approval"),
-      r.rereview.map((ch) => el("p", {}, `[${ch.n}] ${ch.file}: ${ch.change}. `,
-        el("br"), el("span", { class: "muted" }, "Was: "), `“${ch.old_quote.replace(/\s+/g, " ")}”`,
-        ch.now_reads ? [el("br"), el("span", { class: "muted" }, "Now reads: "), `“${ch.now_reads}”`] : []))));
+      r.rereview.map((ch) => el("div", { class: "change" }, el("p", {}, `[${ch.n}] ${ch.file}: ${ch.change === "removed" ? "removed from the library" : "the cited passage changed"}.`,
+        ch.change === "changed" ? [" ", el("a", { href: "#", "data-testid": "rereview-open", onclick: (e) => { e.preventDefault(); openSource(r, ch.n); } }, "Open the current version")] : []),
+        ch.now_reads
+          ? el("p", { class: "diff-words", "data-testid": "rereview-diff" }, el("span", { class: "muted" }, "Was → now: "), ...wordDiff(ch.old_quote, ch.now_reads))
+          : el("p", {}, el("span", { class: "muted" }, "Was: "), `“${ch.old_quote.replace(/\s+/g, " ")}”`)))));
   }
   for (const v of r.versions.slice(1).reverse()) {
     box.append(el("div", { class: "card" }, el("strong", {}, `Version ${v.version} by ${v.author}`), v.note ? ` — ${v.note}` : "", diffView(v.diff)));
