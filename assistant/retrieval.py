@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -16,6 +17,9 @@ from ingest.pipeline import Index
 from ingest.types import Chunk
 from ingest.vectorstore import ChromaStore
 
+# Filter masks kept per searcher: a conversation's follow-ups filter by its own documents, so there are
+# as many filters as active conversations; each mask is one byte a chunk.
+MASK_CACHE = 32
 _KEYS = ("issuing_body", "jurisdiction", "doc_type", "status", "document_id")
 
 
@@ -105,6 +109,7 @@ class HybridSearcher:
     config: RetrievalConfig = field(default_factory=RetrievalConfig)
     reranker: Reranker | None = None
     _mask_cache: dict[tuple[int, Filters], np.ndarray] = field(default_factory=dict)
+    _mask_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def embed_query(self, question: str) -> np.ndarray:
         """The question's vector."""
@@ -146,12 +151,24 @@ class HybridSearcher:
         return _merge_neighbours(evidence) if cfg.merge_neighbours else evidence
 
     def _mask(self, filters: Filters) -> np.ndarray:
+        """The BM25 mask of the chunks `filters` allow, cached for the MASK_CACHE most recent filters of
+        this generation. Searches run in threads, so the cache is read and written under a lock and the
+        mask returned is the one looked up or built here, never re-read from the cache."""
         key = (self.index.lexical.generation, filters)
-        if key not in self._mask_cache:
-            allowed = {r["chunk_id"] for r in self.index.catalog.filter_mask_rows() if filters.allows(r)}
-            self._mask_cache.clear()
-            self._mask_cache[key] = self.index.lexical.mask_for(allowed)
-        return self._mask_cache[key]
+        with self._mask_lock:
+            mask = self._mask_cache.pop(key, None)
+            if mask is not None:
+                self._mask_cache[key] = mask  # the most recently used goes last
+                return mask
+        allowed = {r["chunk_id"] for r in self.index.catalog.filter_mask_rows() if filters.allows(r)}
+        mask = self.index.lexical.mask_for(allowed)
+        with self._mask_lock:
+            for old in [k for k in self._mask_cache if k[0] != key[0]]:
+                del self._mask_cache[old]  # another generation's masks are of no further use
+            self._mask_cache[key] = mask
+            while len(self._mask_cache) > MASK_CACHE:
+                del self._mask_cache[next(iter(self._mask_cache))]
+        return mask
 
 
 def rrf_fuse(rankings: Sequence[tuple[float, Sequence[tuple[str, float]]]], k: int = 60) -> dict[str, float]:

@@ -43,3 +43,51 @@ def test_convex_search_gives_every_passage_its_real_similarity(corpus_index: Ind
         assert e.dense_score > 0.0
     # The fused order is the convex score order.
     assert [e.score for e in evidence] == sorted((e.score for e in evidence), reverse=True)
+
+
+def test_searches_with_different_filters_at_once_all_succeed(corpus_index: Index) -> None:
+    """The API answers in threads, and each conversation's follow-ups filter by their own documents: eight
+    threads searching at once, each under other filters, all get their results (the filter-mask cache was
+    once cleared by one thread between another's check and read, a KeyError)."""
+    import sys
+    import threading
+
+    from assistant.retrieval import Filters
+
+    searcher = HybridSearcher(corpus_index, RetrievalConfig(k=4))
+    docs = [r["document_id"] for r in corpus_index.catalog.documents()][:8]
+    errors: list[BaseException] = []
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+
+    def run(doc: str) -> None:
+        try:
+            for _ in range(1500):
+                assert searcher._mask(Filters(document_id=(doc,))).any()
+        except BaseException as e:  # collected and asserted on below
+            errors.append(e)
+
+    try:
+        for _ in range(5):  # five rounds: before the fix, two rounds in three hit the race
+            searcher._mask_cache.clear()
+            threads = [threading.Thread(target=run, args=(d,)) for d in docs]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not errors, errors[:3]
+    # And the searches themselves, with those filters at once, stay within their documents.
+    results: dict[str, set[str]] = {}
+
+    def search(doc: str) -> None:
+        hits = searcher.search("What records must be kept?", Filters(document_id=(doc,)))
+        results[doc] = {e.chunk.document_id for e in hits}
+
+    threads = [threading.Thread(target=search, args=(d,)) for d in docs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(found <= {doc} for doc, found in results.items()) and len(results) == len(docs)
