@@ -195,7 +195,6 @@ def is_follow_up(question: str) -> bool:
 class Turn:
     """What a previous turn leaves for the next: its standalone query, and the documents its answer drew on."""
 
-    question: str
     query: str
     document_ids: tuple[str, ...] = ()
     # The regulator the turn was about (the one its question named, else those its answer cited), and

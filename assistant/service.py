@@ -36,18 +36,6 @@ _PREMISE = re.compile(
 # Words that make a premise a strong claim; if the evidence does not repeat them, the premise is doubted.
 _ABSOLUTES = re.compile(r"\b(only|once|never|always|all|every|no longer|exclusively|solely)\b", re.IGNORECASE)
 _ACRONYM_Q = re.compile(r"\b[A-Z][A-Z0-9]{2,}s?\b")
-# How a question names a regulator -> the issuing body the catalog records for its documents.
-_CATALOG_BODY = {
-    "EMA": "EMA",
-    "FDA": "FDA",
-    "CDER": "FDA",
-    "CBER": "FDA",
-    "MHRA": "MHRA",
-    "ICH": "ICH",
-    "Annex 11": "European Commission",
-    "EU GMP": "European Commission",
-    "European Commission": "European Commission",
-}
 
 
 class InvalidQuestion(RegassistError):
@@ -193,7 +181,6 @@ class Assistant:
         # The regulator the turn was about: the one its question named, else those its answer cited.
         bodies = followup.bodies_named(query) or list(dict.fromkeys(str(r["issuing_body"]) for r in rows))
         return followup.Turn(
-            question=str(contract.get("question", "")),
             query=query,
             document_ids=tuple(str(r["document_id"]) for r in rows),
             bodies=tuple(bodies),
@@ -438,7 +425,8 @@ class Assistant:
         shares few words with the question's own.
         """
         extra: list[Evidence] = []
-        bodies = list(dict.fromkeys(_CATALOG_BODY[b] for b in _CATALOG_BODY if re.search(rf"\b{b}\b", question)))
+        named = set(followup.bodies_named(question))
+        bodies = [b for b in dict.fromkeys(followup.BODY_NAMES.values()) if b in named]  # in a fixed order
         present = {c.meta.issuing_body for e in evidence for c in e.chunks}
         if len(bodies) > 1 and (filters is None or filters.is_empty()):
             for body in bodies:
