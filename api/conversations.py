@@ -47,7 +47,7 @@ def get(session: Session, who: Principal, conversation_id: str) -> Conversation:
     conv = session.scalar(
         _readable(who)
         .where(Conversation.id == conversation_id)
-        .options(selectinload(Conversation.turns).selectinload(Record.versions))
+        .options(selectinload(Conversation.turns).selectinload(Record.versions), selectinload(Conversation.owner))
     )
     if conv is None:
         raise NotFound(f"No conversation '{conversation_id}'")
@@ -72,7 +72,10 @@ def mine(session: Session, who: Principal, q: str, limit: int, offset: int) -> l
             Record.conversation_id == Conversation.id, func.lower(Record.question).like(like)
         )
         stmt = stmt.where(or_(func.lower(Conversation.title).like(like), asked.exists()))
-    stmt = stmt.options(selectinload(Conversation.turns).selectinload(Record.versions))
+    # Turns, their versions and the owner in three queries, not one per conversation (`summary` reads all).
+    stmt = stmt.options(
+        selectinload(Conversation.turns).selectinload(Record.versions), selectinload(Conversation.owner)
+    )
     return list(session.scalars(stmt.order_by(Conversation.updated_at.desc()).limit(limit).offset(offset)))
 
 
