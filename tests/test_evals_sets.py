@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from evals.metrics import normalise
-from evals.questions import SETS_DIR, Question, QuestionSetError, load_questions, shared_runs
+from evals.questions import SETS_DIR, Gold, Question, QuestionSetError, load_questions, shared_runs
 from ingest.pipeline import Index
 
 DEV = SETS_DIR / "bundled-dev.jsonl"
@@ -69,16 +70,22 @@ def test_bundled_set_meets_its_brief() -> None:
             assert any(q.kind == kind for q in dev) and any(q.kind == kind for q in test), kind
 
 
+def _off_page(index: Index, evidence: Iterable[Gold]) -> list[str]:
+    """The gold quotes that are not on the page they name, as 'file p.N: quote…'."""
+    out = []
+    for g in evidence:
+        row = index.catalog.document_by_file(g.file)
+        page = index.catalog.page_text(row["document_id"], g.page) if row else None
+        if page is None or normalise(g.quote) not in normalise(page):
+            out.append(f"{g.file} p.{g.page}: {g.quote[:60]}")
+    return out
+
+
 def test_every_gold_quote_is_on_its_page(corpus_index: Index) -> None:
-    catalog = corpus_index.catalog
     missing = []
     for path in (DEV, TEST, DEV2, TEST2, TEST3):
         for q in load_questions(path):
-            for g in q.evidence:
-                row = catalog.document_by_file(g.file)
-                page = catalog.page_text(row["document_id"], g.page) if row else None
-                if page is None or normalise(g.quote) not in normalise(page):
-                    missing.append(f"{q.id}: {g.file} p.{g.page}: {g.quote[:60]}")
+            missing += [f"{q.id}: {where}" for where in _off_page(corpus_index, q.evidence)]
     assert not missing, "\n".join(missing)
 
 
@@ -147,16 +154,11 @@ def test_the_follow_up_chains_are_big_paraphrased_split_by_hash_and_quoted_from_
     assert {c.id for c in dev} | {c.id for c in test} == {c.id for c in chains} and dev and test
     assert all(part_of(c.id) == "dev" for c in dev)
     assert any(t.switch for c in test for t in c.turns) and any(t.switch for c in dev for t in c.turns)
-    catalog = corpus_index.catalog
     problems = []
     for c in chains:
         for i, t in enumerate(c.turns):
             q = Question(f"{c.id}/{i + 1}", t.question, True, "", t.evidence, t.key_facts, "lookup")
             if shared_runs(q):
                 problems.append(f"{c.id} turn {i + 1} shares {shared_runs(q)} with its quote")
-            for g in t.evidence:
-                row = catalog.document_by_file(g.file)
-                page = catalog.page_text(row["document_id"], g.page) if row else None
-                if page is None or normalise(g.quote) not in normalise(page):
-                    problems.append(f"{c.id} turn {i + 1}: {g.file} p.{g.page}: {g.quote[:60]}")
+            problems += [f"{c.id} turn {i + 1}: {where}" for where in _off_page(corpus_index, t.evidence)]
     assert not problems, "\n".join(problems)
