@@ -49,6 +49,7 @@ ACTIONS = (
     "rereview",
     "export",
     "upload",
+    "document.edit",
     "remove",
     "ingest",
     "user.create",

@@ -27,6 +27,7 @@ from api.audit import append
 from api.models import Job, User
 from ingest.errors import RegassistError
 from ingest.pipeline import FileResult, Index, expand_paths
+from ingest.types import DocumentMeta
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -167,7 +168,20 @@ class JobRunner:
             results.append(r)
             progress(len(results), total)
 
-        report = self.index.ingest(paths, progress=on_file)
+        metas = {params["file"]: DocumentMeta(**params["meta"])} if params.get("meta") else None
+        # An admin's fields (an edit, or an upload's form) are kept for the file's later versions; they are
+        # recorded before the ingest that applies them, and taken back if that ingest fails.
+        kept = self.index.catalog.edits_for(params["file"]) if params.get("edits") else None
+        if params.get("edits"):
+            self.index.catalog.record_edits(params["file"], params["edits"])
+        try:
+            report = self.index.ingest(paths, progress=on_file, metas=metas, force=params.get("force", ()))
+        except BaseException:
+            if kept is not None:
+                self.index.catalog.record_edits(params["file"], kept, replace=True)
+            raise
+        if kept is not None and any(r.outcome == "failed" for r in report.results):
+            self.index.catalog.record_edits(params["file"], kept, replace=True)
         keep_as = params.get("keep_as")
         if keep_as:  # an upload: keep the file only if it made it into the index
             incoming = paths[0]

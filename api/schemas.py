@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Role = Literal["staff", "consultant", "reviewer", "evaluator", "admin"]
 
@@ -19,6 +19,10 @@ class FiltersIn(BaseModel):
     status: list[str] = Field(default_factory=list, max_length=5)
     year_min: int | None = Field(default=None, ge=1900, le=2100)
     year_max: int | None = Field(default=None, ge=1900, le=2100)
+    # Only these documents (ids from GET /api/documents); a follow-up stays within them too.
+    document_id: list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8,64}$")]] = Field(
+        default_factory=list, max_length=50
+    )
 
 
 class AskIn(BaseModel):
@@ -154,11 +158,28 @@ class DocumentOut(BaseModel):
     file: str
     title: str
     issuing_body: str
+    jurisdiction: str = ""
     doc_type: str
     status: str
     year: int | None
+    source: str = ""
     pages: int
     chunks: int
+    # The fields an admin set, which every later version of the file keeps.
+    edited: list[str] = []
+
+
+class DocumentEditIn(BaseModel):
+    """An admin's correction of what the catalog says about a document; absent fields are left as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, min_length=1, max_length=300, pattern=r"\S")
+    issuing_body: str | None = Field(None, min_length=1, max_length=100, pattern=r"\S")
+    jurisdiction: str | None = Field(None, min_length=1, max_length=100, pattern=r"\S")
+    doc_type: str | None = Field(None, min_length=1, max_length=100, pattern=r"\S")
+    status: Literal["final", "draft", "superseded", "unknown"] | None = None
+    year: int | None = Field(None, ge=1900, le=2100)
+    source: str | None = Field(None, min_length=1, max_length=1000, pattern=r"\S")
 
 
 class MarkOut(BaseModel):

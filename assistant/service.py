@@ -329,11 +329,11 @@ class Assistant:
             found = self.retrieve(resolved.query, replace(base, issuing_body=resolved.switched_to))
             if found[3]:
                 return found
-        if not resolved.document_ids:
+        # Documents the asker chose bound the follow-up too: the previous answer's documents among them.
+        ids = tuple(d for d in resolved.document_ids if not base.document_id or d in base.document_id)
+        if not ids:
             return self.retrieve(resolved.query, filters)
-        query, expanded, qvec, evidence = self.retrieve(
-            resolved.query, replace(base, document_id=resolved.document_ids)
-        )
+        query, expanded, qvec, evidence = self.retrieve(resolved.query, replace(base, document_id=ids))
         have = {c.chunk_id for e in evidence for c in e.chunks}
         wider = self.searcher.search(query, filters, qvec=qvec, k=self.settings.k)
         extra = [e for e in wider if not have & {c.chunk_id for c in e.chunks}][:2]

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from ingest.types import Chunk, DocumentMeta, PageInfo
 
@@ -57,6 +58,13 @@ CREATE TABLE IF NOT EXISTS chunks (
     embed_text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id, ordinal);
+-- An admin's corrections of a document's metadata, by file name: they outlive its versions, so a re-upload
+-- or a re-ingest of the folder (whose manifest.json may say otherwise) keeps them.
+CREATE TABLE IF NOT EXISTS edits (
+    file TEXT PRIMARY KEY,
+    fields TEXT NOT NULL,
+    edited_at REAL NOT NULL
+);
 """
 
 # Chunks joined with their document: what row_to_chunk reads.
@@ -221,6 +229,28 @@ class Catalog:
             "INSERT INTO meta(key, value) VALUES ('generation', '1') "
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
+
+    # --- an admin's metadata edits ------------------------------------------------------------
+    def edits_for(self, file: str) -> dict[str, Any]:
+        """The metadata fields an admin set for `file`, which every later version of it keeps."""
+        row = self._db.execute("SELECT fields FROM edits WHERE file = ?", (file,)).fetchone()
+        return dict(json.loads(row[0])) if row else {}
+
+    def record_edits(self, file: str, fields: dict[str, Any], replace: bool = False) -> dict[str, Any]:
+        """Add `fields` to the edits kept for `file` (a later edit of a field replaces the earlier), or with
+        `replace` make them the only ones (none: forget them); return all of them."""
+        with self.transaction() as db:
+            if replace and not fields:
+                db.execute("DELETE FROM edits WHERE file = ?", (file,))
+                return {}
+            row = db.execute("SELECT fields FROM edits WHERE file = ?", (file,)).fetchone()
+            merged = (json.loads(row[0]) if row and not replace else {}) | fields
+            db.execute(
+                "INSERT INTO edits(file, fields, edited_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(file) DO UPDATE SET fields = excluded.fields, edited_at = excluded.edited_at",
+                (file, json.dumps(merged, sort_keys=True), time.time()),
+            )
+        return dict(merged)
 
     # --- chunks -------------------------------------------------------------------------------
     def chunk_ids(self) -> set[str]:

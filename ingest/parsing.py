@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -55,13 +56,17 @@ def parse_file(
     model: str,
     embed_context: bool,
     options: LoadOptions | None = None,
+    edits: dict[str, Any] | None = None,
 ) -> Parsed:
-    """Load, clean and chunk one file (runs in a worker process)."""
+    """Load, clean and chunk one file (runs in a worker process); `edits` are an admin's metadata
+    corrections, which win over the manifest and over what the file says of itself."""
     t0 = time.perf_counter()
     p = Path(path)
     raw = load(p, data, max_pages=max_pages, options=options)
     first = next((t for t in raw.pages if t.strip()), "")
     meta = meta or infer_meta(p, first, raw.pdf_title, date=raw.date, site=raw.site)
+    if edits:
+        meta = dataclasses.replace(meta, **edits)
     count = token_counter(model)
     doc_id = document_id(data)
     spans = chunk_pages(raw.pages, count, max_tokens=max_tokens, is_text_file=raw.is_text_file)

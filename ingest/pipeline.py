@@ -16,7 +16,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,8 +300,14 @@ class Index:
         paths: Iterable[Path],
         progress: Callable[[FileResult], None] | None = None,
         prune: bool = False,
+        metas: Mapping[str, DocumentMeta] | None = None,
+        force: Collection[str] = (),
     ) -> IngestReport:
-        """Ingest files and folders; per-file errors are reported and the rest of the batch goes on."""
+        """Ingest files and folders; per-file errors are reported and the rest of the batch goes on.
+
+        `metas` gives a file's metadata in place of its folder's manifest; a file named in `force` is
+        indexed again even when its bytes are unchanged (an admin's metadata edit changes its titles, which
+        are part of what is embedded). An admin's recorded edits (`Catalog.edits_for`) win over both."""
         t0 = time.perf_counter()
         paths = list(paths)
         self.reconcile()
@@ -322,7 +328,7 @@ class Index:
                 continue
             doc_id = document_id(data)
             existing = self.catalog.document_by_file(f.name)
-            if existing is not None and existing["document_id"] == doc_id:
+            if existing is not None and existing["document_id"] == doc_id and f.name not in force:
                 self._record(report, FileResult(f.name, "unchanged", doc_id, pages=existing["pages"]), progress)
                 continue
             # The same bytes under another name would displace the original (one document id, one row): its
@@ -340,9 +346,8 @@ class Index:
                 except IngestError as exc:
                     manifests[f.parent] = {}
                     self._record(report, FileResult(MANIFEST_NAME, "failed", error=str(exc)), progress)
-            todo.append(
-                (f, data, manifests[f.parent].get(f.name), None if existing is None else existing["document_id"])
-            )
+            meta = metas[f.name] if metas and f.name in metas else manifests[f.parent].get(f.name)
+            todo.append((f, data, meta, None if existing is None else existing["document_id"]))
 
         for item, parsed_or_error in self._parse_all(todo):
             f, _data, _meta, old_id = item
@@ -405,7 +410,17 @@ class Index:
         s = self.settings
         options = LoadOptions(s.max_pages, s.ocr_min_confidence, s.ocr_dpi, s.ocr_lang)
         args = [
-            (str(f), data, meta, s.max_pages, s.chunk_max_tokens, s.embed_model, s.embed_context, options)
+            (
+                str(f),
+                data,
+                meta,
+                s.max_pages,
+                s.chunk_max_tokens,
+                s.embed_model,
+                s.embed_context,
+                options,
+                self.catalog.edits_for(f.name),
+            )
             for f, data, meta, _ in todo
         ]
         if len(todo) <= 1:

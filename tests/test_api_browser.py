@@ -453,3 +453,68 @@ def test_a_reviewer_sees_the_changed_words_of_a_source_and_opens_its_current_ver
     assert "since been replaced" in page.get_by_test_id("source-note").inner_text()  # type: ignore[attr-defined]
     assert "three months" in page.get_by_test_id("source-text").inner_text()  # type: ignore[attr-defined]
     page.locator("[data-testid=highlight][data-n]").first.wait_for()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_an_admin_finds_a_document_corrects_it_and_opens_it_at_a_page(
+    served: tuple[str, str], browser: object, width: int
+) -> None:
+    """The document browser: search, correct the catalog's details (a mistake is said in words, not field
+    names), see the outcome, and open the document at page 3 as the page."""
+    url, admin_token = served
+    page = _sign_in(browser, url, admin_token, width)
+    page.get_by_role("button", name="Documents").click()  # type: ignore[attr-defined]
+    page.get_by_test_id("docs-q").fill("part11 scope")  # type: ignore[attr-defined]
+    row = page.locator("#documents tbody tr[data-file^='FDA_guidance_Part11']")  # type: ignore[attr-defined]
+    row.wait_for()
+    assert page.locator("#documents tbody tr[data-file]").count() == 1  # type: ignore[attr-defined]
+    assert page.get_by_test_id("docs-count").inner_text().startswith("1 of ")  # type: ignore[attr-defined]
+    row.get_by_test_id("doc-edit").click()
+    form = page.get_by_test_id("doc-edit-form")  # type: ignore[attr-defined]
+    form.get_by_test_id("edit-year").fill("3000")
+    page.get_by_test_id("doc-edit-save").click()  # type: ignore[attr-defined]
+    status = page.get_by_test_id("doc-edit-status")  # type: ignore[attr-defined]
+    page.wait_for_function("document.querySelector('[data-testid=doc-edit-status]').textContent.length > 0")  # type: ignore[attr-defined]
+    assert status.inner_text().startswith("Year: should be") and "year" not in status.inner_text()
+    title = f"Part 11, Electronic Records; Electronic Signatures: Scope and Application ({width})"
+    form.get_by_test_id("edit-year").fill("2003")
+    form.get_by_test_id("edit-title").fill(title)
+    page.get_by_test_id("doc-edit-save").click()  # type: ignore[attr-defined]
+    outcome = page.get_by_test_id("upload-outcome")  # type: ignore[attr-defined]
+    outcome.wait_for(timeout=120_000)
+    assert "updated" in outcome.inner_text()
+    page.locator("#documents tbody tr[data-file^='FDA_guidance_Part11'] td", has_text=title).wait_for()  # type: ignore[attr-defined]
+    # The table scrolls within itself at 390 px: the page does not grow sideways.
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / f"docs-1-corrected-{width}.png"), full_page=True)  # type: ignore[attr-defined]
+    row.get_by_test_id("doc-page").fill("3")
+    row.get_by_test_id("doc-open").click()
+    page.get_by_test_id("source-page").wait_for()  # type: ignore[attr-defined]
+    page.wait_for_function("document.querySelector('#source-where').textContent.startsWith('page 3 of')")  # type: ignore[attr-defined]
+    assert page.locator("#source-title").inner_text() == title  # type: ignore[attr-defined]
+    assert page.get_by_test_id("highlight-box").count() == 0  # type: ignore[attr-defined]
+    assert page.locator("#cite-nav").is_hidden()  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / f"docs-2-opened-at-page-3-{width}.png"))  # type: ignore[attr-defined]
+    page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    assert page.locator("#source").is_hidden()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_question_limited_to_a_chosen_document_cites_only_it(
+    served: tuple[str, str], browser: object, width: int
+) -> None:
+    url, admin_token = served
+    admin = _sign_in(browser, url, admin_token)
+    page = _sign_in(browser, url, _add_user(admin, f"lima-{width}", "staff"), width)
+    page.get_by_test_id("limits-summary").click()  # type: ignore[attr-defined]
+    options = page.locator("#limit-docs option")  # type: ignore[attr-defined]
+    options.first.wait_for(state="attached")
+    part11 = next(o for o in options.all() if (o.get_attribute("title") or "").startswith("FDA_guidance_Part11"))
+    page.get_by_test_id("limit-docs").select_option(part11.get_attribute("value"))  # type: ignore[attr-defined]
+    assert page.get_by_test_id("limits-summary").inner_text() == "Searching only: 1 chosen document"  # type: ignore[attr-defined]
+    page.get_by_test_id("question").fill(Q_PDF)  # type: ignore[attr-defined]
+    page.get_by_test_id("ask").click()  # type: ignore[attr-defined]
+    page.get_by_test_id("status").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    links = page.locator("[data-testid=answer] .citations a").all_inner_texts()  # type: ignore[attr-defined]
+    assert links and all("Annex 11" not in t for t in links), links
+    page.screenshot(path=str(SHOTS / f"chat-4-limited-{width}.png"), full_page=True)  # type: ignore[attr-defined]

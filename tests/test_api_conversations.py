@@ -122,3 +122,30 @@ def test_conversations_are_per_user_under_the_records_role_rules(desk_env: DeskE
     assert env.client.get(f"/api/conversations/{cid}", headers=reviewer).json()["records"][0]["id"] == a["id"]
     assert env.client.delete(f"/api/conversations/{cid}", headers=reviewer).status_code == 404
     assert env.client.get(f"/api/conversations/{cid}", headers=env.auth("staff")).status_code == 200
+
+
+def test_questions_limited_to_chosen_documents_stay_within_them_follow_ups_included(desk_env: DeskEnv) -> None:
+    """From the chat a person limits the search to the documents they chose: the answer and its follow-up
+    cite only those, a follow-up naming another regulator included; an unknown document is refused by name."""
+    env = desk_env
+    docs = {d["file"]: d["document_id"] for d in env.client.get("/api/documents", headers=env.auth("staff")).json()}
+    only = {"document_id": [docs[PART11]]}
+    r = env.client.post(
+        "/api/ask",
+        json={"question": "What do audit trails have to record?", "filters": only},
+        headers=env.auth("staff"),
+    )
+    first = r.json()
+    assert r.status_code == 200 and first["citations"] and _files(first) == {PART11}
+    body = {"question": "And what does Annex 11 expect?", "filters": only, "conversation_id": first["conversation_id"]}
+    follow = env.client.post("/api/ask", json=body, headers=env.auth("staff")).json()
+    assert ANNEX11 not in _files(follow)
+    # Without the limit, a question on Annex 11 is answered from it.
+    free = _ask(env, "What does Annex 11 expect of audit trails?")
+    assert ANNEX11 in _files(free)
+    r = env.client.post(
+        "/api/ask",
+        json={"question": "What do audit trails record?", "filters": {"document_id": ["0123456789abcdef01234567"]}},
+        headers=env.auth("staff"),
+    )
+    assert r.status_code == 422 and r.json()["error"].startswith("filters.document_id: no document")

@@ -31,6 +31,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/documents"): ALL,
     ("POST", "/api/documents"): {"admin"},
     ("DELETE", "/api/documents/{document_id}"): {"admin"},
+    ("PATCH", "/api/documents/{document_id}"): {"admin"},
     ("GET", "/api/documents/{document_id}/pages/{page}"): ALL,
     ("GET", "/api/documents/{document_id}/pages/{page}/image"): ALL,
     # A citation's page is read through its answer: whoever may read the answer (others' read as absent).

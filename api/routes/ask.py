@@ -15,7 +15,7 @@ from api import conversations, records
 from api.auth import Principal
 from api.deps import AskUser, DeskDep
 from api.desk import Desk
-from api.errors import status_of
+from api.errors import BadInput, status_of
 from api.schemas import AskIn, RecordOut
 from api.views import record_out
 from assistant import followup
@@ -30,16 +30,20 @@ def _sse(event: str, data: Any) -> bytes:
     return format_sse_event(event=event, data_str=json.dumps(data, ensure_ascii=False))
 
 
-def _filters(body: AskIn) -> Filters | None:
+def _filters(desk: Desk, body: AskIn) -> Filters | None:
     f = body.filters
     if f is None:
         return None
+    unknown = [d for d in f.document_id if desk.index.catalog.document(d) is None]
+    if unknown:
+        raise BadInput(f"filters.document_id: no document with id '{unknown[0]}' (it may have been re-ingested)")
     return Filters(
         issuing_body=tuple(f.issuing_body),
         doc_type=tuple(f.doc_type),
         status=tuple(f.status),
         year_min=f.year_min,
         year_max=f.year_max,
+        document_id=tuple(f.document_id),
     )
 
 
@@ -85,7 +89,7 @@ def _store(desk: Desk, who: Principal, answer: Answer, filters: Filters | None, 
 
 @router.post("/ask", response_model=RecordOut, summary="Ask a question; the cited answer is stored as a draft")
 def ask(body: AskIn, desk: DeskDep, who: AskUser) -> RecordOut:
-    filters = _filters(body)
+    filters = _filters(desk, body)
     thread = _thread(desk, who, body.conversation_id)
     with desk.answer_slots:
         answer = desk.assistant.ask(body.question, filters, thread.previous, thread.history)
@@ -99,7 +103,7 @@ def ask(body: AskIn, desk: DeskDep, who: AskUser) -> RecordOut:
     summary="Ask, streaming: `retrieval`, then `token` events, then `answer` (the stored record, verified)",
 )
 def ask_stream(body: AskIn, desk: DeskDep, who: AskUser) -> StreamingResponse:
-    filters = _filters(body)
+    filters = _filters(desk, body)
     # Checked before the stream starts, so a bad question or conversation is a 4xx, not an error event.
     desk.assistant.check_question(body.question)
     thread = _thread(desk, who, body.conversation_id)

@@ -27,7 +27,7 @@ from api.desk import Desk
 from api.errors import BadInput, Conflict, TooLarge, UnsupportedType
 from api.models import Job
 from api.pages import Located, locate
-from api.schemas import DocumentOut, JobOut, MarkOut, PageOut
+from api.schemas import DocumentEditIn, DocumentOut, JobOut, MarkOut, PageOut
 from api.views import job_out
 from ingest.chunking import document_id
 from ingest.errors import NotFound
@@ -62,14 +62,63 @@ def documents(desk: DeskDep, _who: DocReader) -> list[DocumentOut]:
             file=r["file"],
             title=r["title"],
             issuing_body=r["issuing_body"],
+            jurisdiction=r["jurisdiction"],
             doc_type=r["doc_type"],
             status=r["status"],
             year=r["year"],
+            source=r["source"],
             pages=r["pages"],
             chunks=r["chunks"],
+            edited=sorted(desk.index.catalog.edits_for(r["file"])),
         )
         for r in desk.index.catalog.documents()
     ]
+
+
+EDITABLE = ("title", "issuing_body", "jurisdiction", "doc_type", "status", "year", "source")
+
+
+@router.patch(
+    "/documents/{document_id}", status_code=202, response_model=JobOut, summary="Correct a document's metadata"
+)
+def edit_document(document_id: str, body: DocumentEditIn, desk: DeskDep, session: SessionDep, who: DocAdmin) -> JobOut:
+    """The catalog's title, issuing body, jurisdiction, type, status, year and source of a document, as an
+    admin corrects them. The document is indexed again from its kept original (its title is part of what is
+    embedded and searched), and the edit is kept for every later version of the file; audited."""
+    catalog = desk.index.catalog
+    row = catalog.document(document_id)
+    if row is None:
+        raise NotFound(f"No document with id '{document_id}' (it may have been re-ingested or removed)")
+    fields = body.model_dump(exclude_unset=True)
+    if not fields:
+        raise BadInput(f"Nothing to change: give one or more of {', '.join(EDITABLE)}")
+    if "year" in fields and fields["year"] is None:
+        pass  # "year": null clears it
+    elif any(v is None for v in fields.values()):
+        raise BadInput(f"{next(k for k, v in fields.items() if v is None)}: give a value (only year may be cleared)")
+    original = desk.originals.path(row["file"], document_id, int(row["size_bytes"]))
+    if original is None:
+        raise Conflict(
+            f"{row['file']}: the indexed copy is not in the library's folders, so it cannot be indexed again "
+            "with the new metadata; upload the file again with the corrected fields"
+        )
+    before = {k: row[k] for k in fields}
+    meta = {k: row[k] for k in (*EDITABLE, "licence")}
+    job = desk.jobs.submit(
+        "ingest",
+        who.id,
+        {"paths": [str(original)], "file": row["file"], "force": [row["file"]], "meta": meta, "edits": fields},
+    )
+    append(
+        desk.db,
+        session,
+        who.id,
+        who.name,
+        "document.edit",
+        row["file"],
+        {"document_id": document_id, "before": before, "after": fields, "job": job.id},
+    )
+    return job_out(job)
 
 
 @router.post(
@@ -127,14 +176,19 @@ async def upload(
                 f"{name}: the same bytes as {twin['file']}, which is indexed already; upload a changed file, or "
                 f"replace {twin['file']} under its own name"
             )
-        # A new version keeps the metadata of the one it replaces unless the upload says otherwise.
-        meta = _metadata(desk, name, {"title": title, "issuing_body": issuing_body, "status": status, "year": year})
+        # A new version keeps the metadata of the one it replaces unless the upload says otherwise; what the
+        # form says is kept for the file's later versions, as an edit is.
+        given: dict[str, object] = {"title": title, "issuing_body": issuing_body, "status": status, "year": year}
+        meta = _metadata(desk, name, given)
         (incoming.parent / MANIFEST_NAME).write_text(json.dumps({"version": 1, "documents": [meta]}))
     except BaseException:
         shutil.rmtree(incoming.parent, ignore_errors=True)
         raise
+    edits = {k: v for k, v in given.items() if v is not None}
     job = desk.jobs.submit(
-        "ingest", who.id, {"paths": [str(incoming)], "keep_as": str(desk.settings.uploads_dir / name), "file": name}
+        "ingest",
+        who.id,
+        {"paths": [str(incoming)], "keep_as": str(desk.settings.uploads_dir / name), "file": name, "edits": edits},
     )
     with desk.db.session() as session:
         append(desk.db, session, who.id, who.name, "upload", name, {"bytes": size, "job": job.id})

@@ -194,7 +194,33 @@ async function openConversation(id) {
   $("#ask-status").textContent = "";
   loadThreads();
 }
+// --- which documents a question searches ---------------------------------------------------------
+async function loadLimits() {
+  const docs = await getJSON("/api/documents");
+  const body = $("#limit-body"), list = $("#limit-docs");
+  const keepBodies = new Set([...body.selectedOptions].map((o) => o.value));
+  const keepDocs = new Set([...list.selectedOptions].map((o) => o.value));
+  body.replaceChildren(...[...new Set(docs.map((d) => d.issuing_body))].sort().map((b) => el("option", { value: b, selected: keepBodies.has(b) }, b)));
+  list.replaceChildren(...docs.map((d) => el("option", { value: d.document_id, selected: keepDocs.has(d.document_id), title: d.file }, `${d.title} (${d.issuing_body})`)));
+  showLimits();
+}
+function chosenLimits() {
+  const bodies = [...$("#limit-body").selectedOptions].map((o) => o.value);
+  const docs = [...$("#limit-docs").selectedOptions].map((o) => o.value);
+  if (!bodies.length && !docs.length) return null;
+  return { issuing_body: bodies, document_id: docs };
+}
+function showLimits() {
+  const l = chosenLimits();
+  $("#limits-summary").textContent = !l ? "Searching all documents"
+    : `Searching only: ${[...l.issuing_body, l.document_id.length ? `${l.document_id.length} chosen document${l.document_id.length === 1 ? "" : "s"}` : ""].filter(Boolean).join(" · ")}`;
+}
+$("#limit-body").onchange = showLimits;
+$("#limit-docs").onchange = showLimits;
+$("#limit-clear").onclick = () => { for (const o of [...$("#limit-body").options, ...$("#limit-docs").options]) o.selected = false; showLimits(); };
+
 async function loadThreads() {
+  loadLimits().catch(() => {});
   const q = $("#threads-q").value.trim();
   const rows = await getJSON(`/api/conversations?limit=100${q ? `&q=${encodeURIComponent(q)}` : ""}`);
   $("#threads-list").replaceChildren(...(rows.length ? rows.map((c) => el("li", { class: c.id === state.conversation ? "current" : "", "data-conversation": c.id, "data-testid": "thread-item" },
@@ -237,6 +263,8 @@ async function ask(question) {
   $("#ask-form button").disabled = true;
   try {
     const body = state.conversation ? { question, conversation_id: state.conversation } : { question };
+    const limits = chosenLimits();
+    if (limits) body.filters = limits;
     const res = await api("/api/ask/stream", { method: "POST", body });
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
@@ -284,35 +312,57 @@ async function ask(question) {
 async function openSource(record, n, page) {
   const c = record.citations.find((x) => x.n === n);
   if (!c) return;
-  state.source = { record, n, current: page };
-  document.body.classList.add("with-source");
-  $("#source").hidden = false;
-  $("#source-title").textContent = c.title;
+  const token = {};
+  state.source = { record, n, current: page, token };
   const order = record.citations.map((x) => x.n).sort((a, b) => a - b);
   const at = order.indexOf(n);
+  $("#cite-nav").hidden = false;
   $("#cite-where").textContent = `citation [${n}], ${at + 1} of ${order.length}`;
   $("#cite-prev").disabled = at <= 0;
   $("#cite-next").disabled = at >= order.length - 1;
+  showPanel(c.title);
   const query = page ? `?page=${page}` : "";
   const data = await getJSON(`/api/records/${record.id}/citations/${n}/page${query}`).catch((e) => ({ error: e.message }));
-  if (state.source.record !== record || state.source.n !== n || state.source.current !== page) return; // a newer click won
+  if (state.source.token !== token) return; // a newer click won
+  if (data.error) return showMissing(`${data.error}. The answer quoted: “${c.quote.replace(/\s+/g, " ")}”`);
+  await renderPage(data, { title: c.title, n, section: data.page === c.page ? c.section : "" });
+}
+// Any document at any page, from the document browser: no citation, nothing marked.
+async function openDocument(d, page) {
+  const token = {};
+  state.source = { doc: d, current: page, token };
+  $("#cite-nav").hidden = true;
+  showPanel(d.title);
+  const data = await getJSON(`/api/documents/${d.document_id}/pages/${page}`).catch((e) => ({ error: e.message }));
+  if (state.source.token !== token) return;
+  if (data.error) return showMissing(data.error);
+  await renderPage(data, { title: d.title, n: undefined, section: "" });
+}
+function showPanel(title) {
+  document.body.classList.add("with-source");
+  $("#source").hidden = false;
+  $("#source-title").textContent = title;
+}
+function showMissing(message) {
+  $("#source-where").textContent = "";
+  $("#source-note").hidden = true;
+  $("#source-missing").hidden = true;
+  $("#source-page").hidden = true;
+  $("#source-text-box").open = true;
+  $("#source-text").replaceChildren(el("span", { class: "error" }, message));
+}
+async function renderPage(data, { title, n, section }) {
+  const token = state.source.token;
   const text = $("#source-text");
   const pageBox = $("#source-page");
   $("#source-note").hidden = !data.note;
   $("#source-note").textContent = data.note || "";
-  if (data.error) {
-    $("#source-where").textContent = "";
-    pageBox.hidden = true;
-    $("#source-text-box").open = true;
-    text.replaceChildren(el("span", { class: "error" }, `${data.error}. The answer quoted: “${c.quote.replace(/\s+/g, " ")}”`));
-    return;
-  }
   state.source.current = data.page;
   state.source.pages = data.pages;
   const label = data.label || `p. ${data.page}`;
   $("#source-where").textContent = label.startsWith("§")
     ? `${label} (section ${data.page} of ${data.pages})`
-    : `page ${data.page} of ${data.pages}${label.endsWith("(OCR)") ? " (OCR)" : ""}${c.section && data.page === c.page ? ` · section ${c.section}` : ""}`;
+    : `page ${data.page} of ${data.pages}${label.endsWith("(OCR)") ? " (OCR)" : ""}${section ? ` · section ${section}` : ""}`;
   $("#source-prev").disabled = data.page <= 1;
   $("#source-next").disabled = data.page >= data.pages;
   // The text, every cited quote marked.
@@ -327,14 +377,14 @@ async function openSource(record, n, page) {
   parts.push(data.text.slice(pos));
   text.replaceChildren(...parts);
   const opened = data.marks.find((m) => m.n === n);
-  const missing = opened && !opened.spans.length && !opened.boxes.length;
-  $("#source-missing").hidden = !missing;
+  $("#source-missing").hidden = !(opened && !opened.spans.length && !opened.boxes.length);
   if (data.image) {
     const img = $("#source-img");
     const blob = await (await api(data.image)).blob();
+    if (state.source.token !== token) return;
     if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
     img.src = URL.createObjectURL(blob);
-    img.alt = `${c.title}, ${label}`;
+    img.alt = `${title}, ${label}`;
     pageBox.querySelectorAll(".box").forEach((b) => b.remove());
     for (const m of data.marks) {
       for (const [l, t, r, b] of m.boxes) {
@@ -350,6 +400,7 @@ async function openSource(record, n, page) {
     await img.decode().catch(() => {});
     const first = $(".box.current", pageBox) || $(".box", pageBox);
     if (first) first.scrollIntoView({ block: "center" });
+    else $("#source-body").scrollTop = 0;
   } else {
     pageBox.hidden = true;
     $("#source-text-box").open = true;
@@ -361,6 +412,7 @@ async function openSource(record, n, page) {
 function closeSource() { $("#source").hidden = true; document.body.classList.remove("with-source"); }
 function stepCitation(by) {
   const { record, n } = state.source;
+  if (!record) return;
   const order = record.citations.map((x) => x.n).sort((a, b) => a - b);
   const next = order[order.indexOf(n) + by];
   if (next !== undefined) openSource(record, next);
@@ -368,8 +420,15 @@ function stepCitation(by) {
 $("#source-close").onclick = closeSource;
 // Escape closes the source panel, as any side panel closes.
 document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("#source").hidden) closeSource(); });
-$("#source-prev").onclick = () => state.source && state.source.current > 1 && openSource(state.source.record, state.source.n, state.source.current - 1);
-$("#source-next").onclick = () => state.source && state.source.current < state.source.pages && openSource(state.source.record, state.source.n, state.source.current + 1);
+function turnPage(by) {
+  const src = state.source;
+  if (!src || !src.pages) return;
+  const page = src.current + by;
+  if (page < 1 || page > src.pages) return;
+  if (src.record) openSource(src.record, src.n, page); else openDocument(src.doc, page);
+}
+$("#source-prev").onclick = () => turnPage(-1);
+$("#source-next").onclick = () => turnPage(1);
 $("#cite-prev").onclick = () => state.source && stepCitation(-1);
 $("#cite-next").onclick = () => state.source && stepCitation(1);
 
@@ -505,18 +564,101 @@ $("#export-md").onclick = () => exportAs("markdown");
 $("#export-docx").onclick = () => exportAs("docx");
 
 // --- documents ------------------------------------------------------------------------------------
+// --- documents: browse, open at any page, correct what the catalog says (admins) --------------------
+let docsCache = [];
 async function loadDocuments() {
-  const docs = await getJSON("/api/documents");
+  docsCache = await getJSON("/api/documents");
+  $("#upload").hidden = state.user.role !== "admin";
+  const sel = $("#docs-body");
+  const keep = sel.value;
+  sel.replaceChildren(el("option", { value: "" }, "All issuing bodies"),
+    ...[...new Set(docsCache.map((d) => d.issuing_body))].sort().map((b) => el("option", { value: b }, b)));
+  sel.value = keep;
+  renderDocuments();
+}
+function renderDocuments() {
+  const words = $("#docs-q").value.toLowerCase().split(/\s+/).filter(Boolean);
+  const body = $("#docs-body").value, status = $("#docs-status").value;
+  const rows = docsCache.filter((d) => (!body || d.issuing_body === body) && (!status || d.status === status)
+    && words.every((w) => `${d.title} ${d.file}`.toLowerCase().includes(w)));
+  $("#docs-count").textContent = `${rows.length} of ${docsCache.length} documents`;
   const admin = state.user.role === "admin";
-  $("#upload").hidden = !admin;
-  $("#documents tbody").replaceChildren(...docs.map((d) => el("tr", { "data-file": d.file },
-    el("td", {}, d.title), el("td", {}, d.issuing_body), el("td", {}, d.status), el("td", {}, d.pages), el("td", {}, d.file),
-    el("td", {}, admin ? el("button", { class: "secondary", "data-testid": "remove", onclick: async () => {
-      if (!confirm(`Remove ${d.file}? Approved answers citing it go back to review.`)) return;
-      const job = await getJSON(`/api/documents/${d.document_id}`, { method: "DELETE" });
-      await waitJob(job.id, $("#upload-status"));
+  $("#documents tbody").replaceChildren(...rows.map((d) => {
+    const at = el("input", { type: "number", min: 1, max: d.pages, value: 1, class: "page-at", "data-testid": "doc-page", "aria-label": "Page" });
+    const tr = el("tr", { "data-file": d.file },
+      el("td", {}, d.title, d.edited.length ? el("span", { class: "muted", title: `Corrected by an admin: ${d.edited.join(", ")}` }, " ✎") : ""),
+      el("td", {}, d.issuing_body), el("td", {}, d.status), el("td", {}, d.year ?? ""), el("td", {}, d.pages), el("td", {}, d.file),
+      el("td", { class: "actions" }, at,
+        el("button", { class: "secondary", "data-testid": "doc-open", onclick: () => openDocument(d, Math.min(d.pages, Math.max(1, Number(at.value) || 1))) }, "Open"),
+        admin ? el("button", { class: "secondary", "data-testid": "doc-edit", onclick: () => editDocument(d, tr) }, "Edit") : "",
+        admin ? el("button", { class: "secondary", "data-testid": "remove", onclick: async () => {
+          if (!confirm(`Remove ${d.file}? Approved answers citing it go back to review.`)) return;
+          const job = await getJSON(`/api/documents/${d.document_id}`, { method: "DELETE" });
+          await showJobResult(await waitJob(job.id, $("#upload-status")), d.file);
+          loadDocuments();
+        } }, "Remove") : ""));
+    return tr;
+  }));
+}
+$("#docs-q").oninput = renderDocuments;
+$("#docs-body").onchange = renderDocuments;
+$("#docs-status").onchange = renderDocuments;
+
+const DOC_FIELDS = [["title", "Title"], ["issuing_body", "Issuing body"], ["jurisdiction", "Jurisdiction"], ["doc_type", "Type"],
+  ["status", "Status"], ["year", "Year"], ["source", "Source URL"]];
+function editDocument(d, tr) {
+  const inputs = {};
+  const form = el("div", { class: "doc-edit", "data-testid": "doc-edit-form" }, ...DOC_FIELDS.map(([k, label]) => {
+    const input = k === "status"
+      ? el("select", {}, ...["final", "draft", "superseded", "unknown"].map((v) => el("option", { value: v }, v)))
+      : el("input", { type: k === "year" ? "number" : "text", size: k === "title" || k === "source" ? 40 : 14 });
+    input.value = d[k] ?? "";
+    input.dataset.testid = `edit-${k}`;
+    inputs[k] = input;
+    return el("label", {}, `${label} `, input);
+  }));
+  const status = el("p", { class: "muted", "data-testid": "doc-edit-status" });
+  const save = el("button", { "data-testid": "doc-edit-save", onclick: async () => {
+    const body = {};
+    for (const [k] of DOC_FIELDS) {
+      const v = inputs[k].value.trim();
+      const was = d[k] ?? "";
+      if (String(was) === v) continue;
+      body[k] = k === "year" ? (v ? Number(v) : null) : v;
+    }
+    if (!Object.keys(body).length) { status.textContent = "Nothing changed."; return; }
+    save.disabled = true;
+    try {
+      const job = await getJSON(`/api/documents/${d.document_id}`, { method: "PATCH", body });
+      status.textContent = "Saved; indexing the document again with the corrected details…";
+      await showJobResult(await waitJob(job.id, status), d.file);
       loadDocuments();
-    } }, "Remove") : ""))));
+    } catch (e) { status.textContent = plainError(e.message); save.disabled = false; }
+  } }, "Save");
+  const cell = el("td", { colspan: 7 }, form, save, " ", el("button", { class: "secondary", onclick: () => renderDocuments() }, "Cancel"), status);
+  tr.after(el("tr", { class: "edit-row" }, cell));
+}
+// An API message in words a person reads: "year: Input should be less than or equal to 2100" → "Year: …".
+function plainError(msg) {
+  const m = /^([a-z_]+): (.*)$/.exec(msg || "");
+  if (!m) return msg;
+  const label = (DOC_FIELDS.find(([k]) => k === m[1]) || [])[1];
+  return label ? `${label}: ${m[2].replace(/^Input should be /, "should be ").replace(/^String should have at least 1 character/, "cannot be empty")}` : msg;
+}
+// What a finished upload, edit or removal did, in words, naming the approved answers it sent back to review.
+async function showJobResult(job, file) {
+  const box = $("#upload-result");
+  box.hidden = false;
+  if (job.status === "failed") { box.replaceChildren(el("p", { class: "error" }, `${file}: ${job.error}`)); return; }
+  const r = job.result || {};
+  const what = r.added ? "added" : r.updated ? "updated" : r.unchanged ? "unchanged (the same bytes are indexed already)" : job.kind === "remove" ? "removed" : "done";
+  const back = r.rereview || [];
+  const items = await Promise.all(back.map((id) => getJSON(`/api/records/${id}`).then((x) => x.question).catch(() => id)));
+  box.replaceChildren(el("p", { "data-testid": "upload-outcome" }, `${file}: ${what}.`),
+    back.length
+      ? [el("p", {}, `${back.length} approved answer${back.length === 1 ? "" : "s"} went back to review, because the passages they cite changed:`),
+        el("ul", { "data-testid": "rereview-list" }, back.map((id, i) => el("li", {}, el("a", { href: `#/r/${id}` }, items[i]))))]
+      : el("p", { class: "muted" }, "No approved answer cites a passage that changed."));
 }
 async function waitJob(id, statusEl) {
   for (;;) {
@@ -539,8 +681,8 @@ $("#upload-go").onclick = () => {
   xhr.onload = async () => {
     let body = {};
     try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
-    if (xhr.status !== 202) { $("#upload-status").textContent = `Upload refused (${xhr.status}): ${body.error || ""}`; return; }
-    await waitJob(body.id, $("#upload-status"));
+    if (xhr.status !== 202) { $("#upload-status").textContent = `Upload refused: ${plainError(body.error || String(xhr.status))}`; return; }
+    await showJobResult(await waitJob(body.id, $("#upload-status")), file.name);
     loadDocuments();
   };
   // What the catalog says about the document comes from this form, never from the file's own text.
