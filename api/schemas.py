@@ -146,9 +146,15 @@ class ExportIn(BaseModel):
     """Approved answers to export as one drafted response."""
 
     model_config = ConfigDict(extra="forbid")
-    ids: list[str] = Field(min_length=1, max_length=200)
+    ids: list[str] = Field(min_length=1, max_length=200, description="The answers, in the order they are exported")
     format: Literal["markdown", "docx"] = "markdown"
-    title: str = Field(default="Drafted response", max_length=200)
+    title: str = Field(default="Drafted response", min_length=1, max_length=200)
+    # "client": the response as sent, without approvals or internal file names; "internal": with them.
+    version: Literal["internal", "client"] = "internal"
+    introduction: str = Field(default="", max_length=10_000, description="The consultant's own opening text")
+    headings: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=300)]] = Field(
+        default_factory=dict, max_length=200, description="Answer id -> its heading (the question by default)"
+    )
 
 
 class DocumentOut(BaseModel):

@@ -518,3 +518,53 @@ def test_a_question_limited_to_a_chosen_document_cites_only_it(
     links = page.locator("[data-testid=answer] .citations a").all_inner_texts()  # type: ignore[attr-defined]
     assert links and all("Annex 11" not in t for t in links), links
     page.screenshot(path=str(SHOTS / f"chat-4-limited-{width}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_consultant_exports_a_client_version_in_their_order(
+    served: tuple[str, str], browser: object, width: int
+) -> None:
+    """Two approved answers picked under two different searches are both in the export panel (nothing hidden
+    is exported unseen); the consultant puts them in order, writes a heading and an introduction, and the
+    client DOCX has exactly that, without approvals, its properties naming the consultant."""
+    url, admin_token = served
+    questions = [
+        "What must audit trails record under Part 11?",
+        "How should electronic records be protected against damage under Annex 11?",
+    ]
+    with httpx.Client(base_url=url, timeout=120) as http:
+        consultant = _api_person(http, admin_token, f"cora-{width}", "consultant")
+        reviewer = _api_person(http, admin_token, f"rex-{width}", "reviewer")
+        for q in questions:
+            rec = http.post("/api/ask", json={"question": q}, headers=consultant).json()
+            decision = {"version": 1, "reason": "ok", "acknowledge_unsupported": True}
+            r = http.post(f"/api/records/{rec['id']}/approve", json=decision, headers=reviewer)
+            assert r.status_code == 200, r.text
+    page = _sign_in(browser, url, consultant["Authorization"].removeprefix("Bearer "), width)
+    page.get_by_role("button", name="Library").click()  # type: ignore[attr-defined]
+    for q, word in zip(questions, ["Part 11", "damage"], strict=True):
+        page.get_by_test_id("library-q").fill(word)  # type: ignore[attr-defined]
+        page.get_by_test_id("library-q").press("Enter")  # type: ignore[attr-defined]
+        item = page.locator("#library-list li", has_text=q).first  # type: ignore[attr-defined]
+        item.wait_for()
+        item.get_by_test_id("select").check()
+    page.locator("#library-list li", has_text=questions[0]).wait_for(state="detached", timeout=10_000)  # type: ignore[attr-defined]
+    items = page.get_by_test_id("export-item")  # type: ignore[attr-defined]
+    assert items.count() == 2  # the first pick is hidden by the second search, and still listed here
+    items.nth(1).get_by_test_id("export-up").click()
+    items.nth(0).get_by_test_id("export-heading").fill("Protecting electronic records")
+    page.get_by_test_id("export-intro").fill("Dear Ms Doe,\n\nOur answers follow.")  # type: ignore[attr-defined]
+    page.get_by_test_id("export-client").check()  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / f"export-1-panel-{width}.png"), full_page=True)  # type: ignore[attr-defined]
+    with page.expect_download() as dl:  # type: ignore[attr-defined]
+        page.get_by_test_id("export-docx").click()  # type: ignore[attr-defined]
+    target = SHOTS / f"export-client-{width}.docx"
+    dl.value.save_as(str(target))
+    from docx import Document
+
+    doc = Document(io.BytesIO(target.read_bytes()))
+    headings = [p.text for p in doc.paragraphs if p.style.name.startswith("Heading")]
+    assert headings == ["1. Protecting electronic records", f"2. {questions[0]}", "References"]
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert "Dear Ms Doe," in text and "Our answers follow." in text and "Approved by" not in text
+    assert doc.core_properties.author == f"cora-{width}"

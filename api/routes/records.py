@@ -11,7 +11,7 @@ from api import records
 from api.audit import append
 from api.deps import DeskDep, EditUser, ExportUser, LibraryUser, ReviewUser, SessionDep, UserDep
 from api.errors import BadInput
-from api.export import to_docx, to_markdown
+from api.export import Options, to_docx, to_markdown
 from api.models import Record
 from api.schemas import ApproveIn, EditIn, ExportIn, RecordDetail, RecordOut, RejectIn
 from api.views import record_detail, record_out
@@ -119,18 +119,29 @@ def export(body: ExportIn, desk: DeskDep, session: SessionDep, who: ExportUser) 
     if not_approved:
         raise BadInput(f"ids: only approved answers can be exported; not approved: {', '.join(not_approved[:5])}")
     chosen = [rows[i] for i in dict.fromkeys(body.ids)]
+    unknown = [i for i in body.headings if i not in rows]
+    if unknown:
+        raise BadInput(f"headings: '{unknown[0]}' is not one of the exported answers")
     append(
-        desk.db, session, who.id, who.name, "export", ",".join(body.ids)[:200], {"ids": body.ids, "format": body.format}
+        desk.db,
+        session,
+        who.id,
+        who.name,
+        "export",
+        ",".join(body.ids)[:200],
+        {"ids": body.ids, "format": body.format, "version": body.version},
     )
-    page_label = desk.index.catalog.cite
+    options = Options(body.title, body.introduction, body.headings, body.version == "client", who.name)
+    catalog = desk.index.catalog
+    name = "regassist-response" + ("-client" if options.client else "")
     if body.format == "docx":
         return Response(
-            to_docx(chosen, body.title, page_label),
+            to_docx(chosen, options, catalog.cite, catalog.document),
             media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-            headers={"Content-Disposition": 'attachment; filename="regassist-response.docx"'},
+            headers={"Content-Disposition": f'attachment; filename="{name}.docx"'},
         )
     return Response(
-        to_markdown(chosen, body.title, page_label),
+        to_markdown(chosen, options, catalog.cite, catalog.document),
         media_type="text/markdown; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="regassist-response.md"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}.md"'},
     )

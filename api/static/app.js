@@ -441,6 +441,7 @@ function recordItem(r, { selectable = false } = {}) {
   if (selectable) {
     li.prepend(el("input", { type: "checkbox", "data-testid": "select", checked: state.selected.has(r.id), onchange: (e) => {
       if (e.target.checked) state.selected.add(r.id); else state.selected.delete(r.id);
+      renderExport();
     } }));
   }
   return li;
@@ -540,30 +541,62 @@ async function openRecord(id) {
 document.querySelectorAll("[data-back]").forEach((b) => { b.onclick = () => (history.length > 1 ? history.back() : go(`#/${state.home}`)); });
 
 // --- library and export ---------------------------------------------------------------------------
+// The export panel lists exactly what will be exported, in order: a selection hidden by a search is
+// still listed here (and can be taken out), so nothing unseen goes to a client.
+state.exportOrder = [];
+state.exportRows = new Map();
+state.headings = new Map();
 async function loadLibrary() {
   const q = $("#library-q").value;
   const rows = await getJSON(`/api/library?q=${encodeURIComponent(q)}`);
   const canExport = state.user.role === "consultant";
+  for (const r of rows) state.exportRows.set(r.id, r);
   $("#library-list").replaceChildren(...(rows.length ? rows.map((r) => recordItem(r, { selectable: canExport })) : [el("li", {}, "No approved answers match.")]));
   $("#export-bar").hidden = !canExport;
+  renderExport();
 }
 $("#library-form").onsubmit = (e) => { e.preventDefault(); loadLibrary(); };
+function renderExport() {
+  state.exportOrder = [...state.exportOrder.filter((id) => state.selected.has(id)), ...[...state.selected].filter((id) => !state.exportOrder.includes(id))];
+  const list = $("#export-items");
+  if (!state.exportOrder.length) { list.replaceChildren(el("li", { class: "muted" }, "Tick approved answers above to add them.")); return; }
+  list.replaceChildren(...state.exportOrder.map((id, i) => {
+    const r = state.exportRows.get(id);
+    const heading = el("input", { size: 50, "data-testid": "export-heading", "aria-label": "Heading", value: state.headings.get(id) ?? (r ? r.question : id) });
+    heading.oninput = () => state.headings.set(id, heading.value);
+    const move = (by) => { const o = state.exportOrder; [o[i], o[i + by]] = [o[i + by], o[i]]; renderExport(); };
+    return el("li", { "data-id": id, "data-testid": "export-item" }, heading,
+      el("button", { class: "secondary", "aria-label": "Move up", "data-testid": "export-up", disabled: i === 0, onclick: () => move(-1) }, "↑"),
+      el("button", { class: "secondary", "aria-label": "Move down", "data-testid": "export-down", disabled: i === state.exportOrder.length - 1, onclick: () => move(1) }, "↓"),
+      el("button", { class: "secondary", "aria-label": "Take out", "data-testid": "export-remove", onclick: () => {
+        state.selected.delete(id);
+        const box = $(`#library-list li[data-id="${id}"] input[type=checkbox]`);
+        if (box) box.checked = false;
+        renderExport();
+      } }, "✕"),
+      r && r.question !== heading.value ? el("div", { class: "muted" }, `Question: ${r.question}`) : "");
+  }));
+}
 async function exportAs(format) {
-  const ids = [...state.selected];
-  if (!ids.length) return alert("Select one or more approved answers first.");
+  const ids = [...state.exportOrder];
+  if (!ids.length) { $("#export-status").textContent = "Tick one or more approved answers first."; return; }
+  const version = document.querySelector("input[name=export-version]:checked").value;
+  const headings = Object.fromEntries(ids.filter((id) => state.headings.has(id) && state.headings.get(id).trim()).map((id) => [id, state.headings.get(id).trim()]));
+  const body = { ids, format, version, headings, title: $("#export-title").value.trim() || "Drafted response", introduction: $("#export-intro").value };
   try {
-    const res = await api("/api/export", { method: "POST", body: { ids, format } });
+    const res = await api("/api/export", { method: "POST", body });
     const blob = await res.blob();
-    const a = el("a", { href: URL.createObjectURL(blob), download: format === "docx" ? "regassist-response.docx" : "regassist-response.md" });
+    const name = `regassist-response${version === "client" ? "-client" : ""}.${format === "docx" ? "docx" : "md"}`;
+    const a = el("a", { href: URL.createObjectURL(blob), download: name });
     document.body.append(a);
     a.click();
     a.remove();
-  } catch (e) { alert(e.message); }
+    $("#export-status").textContent = `Exported ${ids.length} answer${ids.length === 1 ? "" : "s"} (${version} version).`;
+  } catch (e) { $("#export-status").textContent = `Not exported: ${e.message}`; }
 }
 $("#export-md").onclick = () => exportAs("markdown");
 $("#export-docx").onclick = () => exportAs("docx");
 
-// --- documents ------------------------------------------------------------------------------------
 // --- documents: browse, open at any page, correct what the catalog says (admins) --------------------
 let docsCache = [];
 async function loadDocuments() {
