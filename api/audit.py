@@ -50,6 +50,7 @@ ACTIONS = (
     "export",
     "upload",
     "document.edit",
+    "feedback",
     "remove",
     "ingest",
     "user.create",

@@ -27,6 +27,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users": frozenset({"admin"}),
     "audit": frozenset({"admin"}),
     "evals": frozenset({"evaluator"}),
+    # Everyone who reads answers in their work says whether one helped; reviewers and evaluators read it.
+    "feedback.give": frozenset({"staff", "consultant", "reviewer"}),
+    "feedback.read": frozenset({"reviewer", "evaluator"}),
 }
 
 

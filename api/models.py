@@ -105,6 +105,7 @@ class Record(Base):
     versions: Mapped[list[Version]] = relationship(order_by="Version.version", back_populates="record")
     citations: Mapped[list[CitationRow]] = relationship(order_by="CitationRow.n", back_populates="record")
     reviews: Mapped[list[Review]] = relationship(order_by="Review.id", back_populates="record")
+    feedback: Mapped[list[Feedback]] = relationship(order_by="Feedback.id")
 
 
 class Version(Base):
@@ -163,6 +164,22 @@ class Review(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     record: Mapped[Record] = relationship(back_populates="reviews")
     reviewer: Mapped[User] = relationship()
+
+
+class Feedback(Base):
+    """A reader's thumbs up or down on an answer, with a reason; one per person and answer (the latest)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("record_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # The version the reader rated: an edit after the rating does not inherit it silently.
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user: Mapped[User] = relationship()
 
 
 class Job(Base):

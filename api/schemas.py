@@ -107,6 +107,24 @@ class RecordOut(BaseModel):
     context: dict[str, Any] | None = None
 
 
+class FeedbackIn(BaseModel):
+    """Whether an answer helped, and why; a thumbs down needs its reason."""
+
+    model_config = ConfigDict(extra="forbid")
+    helpful: bool
+    reason: str = Field(default="", max_length=1000)
+
+
+class FeedbackOut(BaseModel):
+    """One person's rating of an answer."""
+
+    user: str
+    helpful: bool
+    reason: str
+    version: int
+    created_at: datetime
+
+
 class RecordDetail(RecordOut):
     """A record with its versions, reviews and the assistant's full output contract."""
 
@@ -114,6 +132,19 @@ class RecordDetail(RecordOut):
     reviews: list[ReviewOut]
     answer: dict[str, Any]
     settings: dict[str, Any]
+    # Ratings: every reader's for reviewers and evaluators, only your own otherwise.
+    feedback: list[FeedbackOut] = []
+    helpful: int = 0
+    unhelpful: int = 0
+
+
+class FeedbackSummary(BaseModel):
+    """Readers' ratings across answers, for the Evaluations page and the review desk."""
+
+    helpful: int
+    unhelpful: int
+    answers_rated: int
+    recent_unhelpful: list[dict[str, Any]]
 
 
 class EditIn(BaseModel):

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from api.auth import Principal
 from api.models import Job, Record, User
-from api.schemas import CitationOut, JobOut, RecordDetail, RecordOut, ReviewOut, UserOut, VersionOut
+from api.schemas import (
+    CitationOut,
+    FeedbackOut,
+    JobOut,
+    RecordDetail,
+    RecordOut,
+    ReviewOut,
+    UserOut,
+    VersionOut,
+)
 
 
 def record_out(r: Record) -> RecordOut:
@@ -34,8 +44,10 @@ def record_out(r: Record) -> RecordOut:
     )
 
 
-def record_detail(r: Record) -> RecordDetail:
-    """A record with its history and full provenance."""
+def record_detail(r: Record, who: Principal | None = None) -> RecordDetail:
+    """A record with its history and full provenance; its readers' ratings, all of them for those who
+    read feedback, the viewer's own otherwise."""
+    shown = [f for f in r.feedback if who is not None and (who.can("feedback.read") or f.user_id == who.id)]
     return RecordDetail(
         **record_out(r).model_dump(),
         versions=[
@@ -63,6 +75,14 @@ def record_detail(r: Record) -> RecordDetail:
         ],
         answer=r.answer,
         settings=r.settings,
+        feedback=[
+            FeedbackOut(
+                user=f.user.name, helpful=f.helpful, reason=f.reason, version=f.version, created_at=f.created_at
+            )
+            for f in shown
+        ],
+        helpful=sum(f.helpful for f in r.feedback),
+        unhelpful=sum(not f.helpful for f in r.feedback),
     )
 
 

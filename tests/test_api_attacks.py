@@ -406,3 +406,28 @@ def test_pages_drawn_at_once_from_many_threads_all_come_back_whole(served: Serve
     assert not failures, failures[:5]
     assert sorted((d, n) for d, n, _ in results) == sorted(wanted) and {w for *_, w in results} == {1100}
     assert served.proc.poll() is None and served.http.get("/healthz").status_code == 200
+
+
+def test_ratings_sent_at_once_by_one_reader_leave_one_rating(served: Served) -> None:
+    """A reader's double click, or a script, sends eight ratings of one answer at once: every request is
+    answered, and the answer has one rating from them, the last one stored."""
+    staff = served.person("rating-staff", "staff")
+    rec = served.ask(staff, Q_TXT)
+    codes: list[int] = []
+    gate = threading.Barrier(8)
+
+    def rate(i: int) -> None:
+        with httpx.Client(base_url=served.url, timeout=60) as http:
+            gate.wait()
+            body = {"helpful": i % 2 == 0, "reason": f"try {i}"}
+            codes.append(http.put(f"/api/records/{rec['id']}/feedback", json=body, headers=staff).status_code)
+
+    threads = [threading.Thread(target=rate, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 8, codes
+    with sqlite3.connect(served.data / "desk.sqlite3") as db:
+        rows = db.execute("SELECT COUNT(*) FROM feedback WHERE record_id = ?", (rec["id"],)).fetchone()[0]
+    assert rows == 1

@@ -568,3 +568,62 @@ def test_a_consultant_exports_a_client_version_in_their_order(
     text = "\n".join(p.text for p in doc.paragraphs)
     assert "Dear Ms Doe," in text and "Our answers follow." in text and "Approved by" not in text
     assert doc.core_properties.author == f"cora-{width}"
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_reader_rates_an_answer_and_a_reviewer_works_the_queue_with_filters(
+    served: tuple[str, str], browser: object, width: int
+) -> None:
+    """A staff member gives a thumbs down with a reason; the reviewer filters the queue to that asker, finds
+    the question once with its two drafts, reads the complaint on the answer, and sees their own question
+    marked as theirs; the evaluator sees the rating counted."""
+    url, admin_token = served
+    question = f"What does Annex 11 require before a computerised system goes live at site Q{width}?"
+    with httpx.Client(base_url=url, timeout=120) as http:
+        staff = _api_person(http, admin_token, f"sam-{width}", "staff")
+        reviewer = _api_person(http, admin_token, f"rhea-{width}", "reviewer")
+        evaluator = _api_person(http, admin_token, f"eve-{width}", "evaluator")
+        http.post("/api/ask", json={"question": question}, headers=staff).raise_for_status()
+        http.post(
+            "/api/ask", json={"question": f"Who approves changes at site R{width}?"}, headers=reviewer
+        ).raise_for_status()
+    page = _sign_in(browser, url, staff["Authorization"].removeprefix("Bearer "), width)
+    page.get_by_test_id("question").fill(question)  # type: ignore[attr-defined]
+    page.get_by_test_id("ask").click()  # type: ignore[attr-defined]
+    page.get_by_test_id("status").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    page.get_by_test_id("thumbs-down").click()  # type: ignore[attr-defined]
+    page.get_by_test_id("feedback-send").click()  # type: ignore[attr-defined]
+    note = page.get_by_test_id("feedback-note")  # type: ignore[attr-defined]
+    page.wait_for_function("document.querySelector('[data-testid=feedback-note]').textContent.startsWith('say')")  # type: ignore[attr-defined]
+    page.get_by_test_id("feedback-reason").fill("It does not say who signs the validation report")  # type: ignore[attr-defined]
+    page.get_by_test_id("feedback-send").click()  # type: ignore[attr-defined]
+    page.wait_for_function("document.querySelector('[data-testid=feedback-note]').textContent.startsWith('Thank you')")  # type: ignore[attr-defined]
+    assert "who signs the validation report" in note.inner_text()
+
+    rhea = _sign_in(browser, url, reviewer["Authorization"].removeprefix("Bearer "), width)
+    rhea.get_by_role("button", name="Review queue").click()  # type: ignore[attr-defined]
+    rhea.get_by_test_id("queue-card").first.wait_for()  # type: ignore[attr-defined]
+    rhea.get_by_test_id("queue-asker").select_option(f"sam-{width}")  # type: ignore[attr-defined]
+    cards = rhea.get_by_test_id("queue-card")  # type: ignore[attr-defined]
+    assert cards.count() == 1 and "2 drafts" in cards.first.inner_text()
+    assert cards.first.get_by_test_id("draft-link").count() == 2
+    assert cards.first.get_by_test_id("yours").count() == 0
+    rhea.screenshot(path=str(SHOTS / f"review-1-filtered-{width}.png"), full_page=True)  # type: ignore[attr-defined]
+    rhea.get_by_test_id("queue-asker").select_option(f"rhea-{width}")  # type: ignore[attr-defined]
+    assert rhea.get_by_test_id("queue-card").first.get_by_test_id("yours").count() == 1  # type: ignore[attr-defined]
+    rhea.get_by_test_id("queue-asker").select_option(f"sam-{width}")  # type: ignore[attr-defined]
+    # Newest first: the draft asked in the browser, the one rated, comes first.
+    oldest = cards.first.get_by_test_id("draft-link").first.get_attribute("href")
+    rhea.get_by_test_id("queue-sort").select_option("newest")  # type: ignore[attr-defined]
+    assert cards.first.get_by_test_id("draft-link").last.get_attribute("href") == oldest
+    cards.first.get_by_test_id("draft-link").first.click()
+    ratings = rhea.get_by_test_id("feedback-list")  # type: ignore[attr-defined]
+    ratings.wait_for()
+    assert "who signs the validation report" in ratings.inner_text() and f"sam-{width}" in ratings.inner_text()
+    rhea.screenshot(path=str(SHOTS / f"review-2-ratings-{width}.png"), full_page=True)  # type: ignore[attr-defined]
+
+    eve = _sign_in(browser, url, evaluator["Authorization"].removeprefix("Bearer "), width)
+    eve.get_by_role("button", name="Evaluations").click()  # type: ignore[attr-defined]
+    counts = eve.get_by_test_id("ratings-counts")  # type: ignore[attr-defined]
+    counts.wait_for()
+    assert "not helpful" in counts.inner_text()

@@ -27,6 +27,9 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/records/{record_id}/approve"): {"reviewer"},
     ("POST", "/api/records/{record_id}/reject"): {"reviewer"},
     ("GET", "/api/library"): {"staff", "consultant", "reviewer", "admin"},
+    # Those who read answers in their work rate them; reviewers and evaluators read the ratings.
+    ("PUT", "/api/records/{record_id}/feedback"): {"staff", "consultant", "reviewer"},
+    ("GET", "/api/feedback"): {"reviewer", "evaluator"},
     ("POST", "/api/export"): {"consultant"},
     ("GET", "/api/documents"): ALL,
     ("POST", "/api/documents"): {"admin"},
@@ -63,6 +66,7 @@ REQUEST: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/records/{record_id}/approve"): {"json": {"reason": "fine", "version": 1}},
     ("POST", "/api/records/{record_id}/reject"): {"json": {"reason": "wrong", "version": 1}},
     ("POST", "/api/export"): {"json": {"ids": [NOPE]}},
+    ("PUT", "/api/records/{record_id}/feedback"): {"json": {"helpful": True}},
     ("PATCH", "/api/conversations/{conversation_id}"): {"json": {"title": "renamed"}},
     ("POST", "/api/documents"): {"params": {"filename": "../evil.txt"}, "content": b"x"},
     ("POST", "/api/users"): {"json": {"name": "x", "role": "emperor"}},

@@ -35,7 +35,7 @@ def test_migrations_build_the_models_schema_on_sqlite(tmp_path: Path) -> None:
     assert _diff(db) == []
     with db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"  # the newest
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"  # the newest
     assert {"audit", "records", "record_versions", "citations", "reviews", "users", "tokens", "jobs"} <= set(
         inspect(db.engine).get_table_names()
     )

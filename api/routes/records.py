@@ -5,15 +5,26 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api import records
 from api.audit import append
-from api.deps import DeskDep, EditUser, ExportUser, LibraryUser, ReviewUser, SessionDep, UserDep
+from api.db import write_lock
+from api.deps import (
+    DeskDep,
+    EditUser,
+    ExportUser,
+    FeedbackReader,
+    FeedbackUser,
+    LibraryUser,
+    ReviewUser,
+    SessionDep,
+    UserDep,
+)
 from api.errors import BadInput
 from api.export import Options, to_docx, to_markdown
-from api.models import Record
-from api.schemas import ApproveIn, EditIn, ExportIn, RecordDetail, RecordOut, RejectIn
+from api.models import Feedback, Record, utcnow
+from api.schemas import ApproveIn, EditIn, ExportIn, FeedbackIn, FeedbackSummary, RecordDetail, RecordOut, RejectIn
 from api.views import record_detail, record_out
 
 router = APIRouter(prefix="/api", tags=["records"])
@@ -49,7 +60,7 @@ def queue(desk: DeskDep, session: SessionDep, who: ReviewUser) -> list[RecordOut
 
 @router.get("/records/{record_id}", response_model=RecordDetail, summary="One answer with versions and provenance")
 def get_record(record_id: str, session: SessionDep, who: UserDep) -> RecordDetail:
-    return record_detail(records.get(session, who, record_id))
+    return record_detail(records.get(session, who, record_id), who)
 
 
 @router.post("/records/{record_id}/edit", response_model=RecordDetail, summary="Edit: a new version, re-verified")
@@ -57,7 +68,7 @@ def edit_record(record_id: str, body: EditIn, desk: DeskDep, session: SessionDep
     record = records.get(session, who, record_id)
     records.edit(desk.db, session, who, record, body.text, body.note, desk.assistant.verifier, body.version)
     session.flush()
-    return record_detail(record)
+    return record_detail(record, who)
 
 
 @router.post("/records/{record_id}/approve", response_model=RecordDetail, summary="Approve the current version")
@@ -70,7 +81,7 @@ def approve_record(
     )
     session.flush()
     session.refresh(record)
-    return record_detail(record)
+    return record_detail(record, who)
 
 
 @router.post("/records/{record_id}/reject", response_model=RecordDetail, summary="Reject, with a reason")
@@ -79,7 +90,67 @@ def reject_record(record_id: str, body: RejectIn, desk: DeskDep, session: Sessio
     records.reject(desk.db, session, who, record, body.reason, body.version)
     session.flush()
     session.refresh(record)
-    return record_detail(record)
+    return record_detail(record, who)
+
+
+@router.put("/records/{record_id}/feedback", response_model=RecordDetail, summary="Say whether an answer helped")
+def give_feedback(
+    record_id: str, body: FeedbackIn, desk: DeskDep, session: SessionDep, who: FeedbackUser
+) -> RecordDetail:
+    """A thumbs up or down on an answer you can read, with a reason (needed for a thumbs down); giving it
+    again replaces your earlier one. Audited; reviewers see every reader's, and evaluators count them."""
+    if not body.helpful and not body.reason.strip():
+        raise BadInput("reason: say what was wrong with the answer, so a reviewer can act on it")
+    write_lock(session)  # one rating per person and answer, however many clicks arrive at once
+    record = records.get(session, who, record_id)
+    session.scalar(select(Record.id).where(Record.id == record.id).with_for_update())
+    row = session.scalar(select(Feedback).where(Feedback.record_id == record.id, Feedback.user_id == who.id))
+    if row is None:
+        row = Feedback(record_id=record.id, user_id=who.id, helpful=body.helpful, version=record.current_version)
+        session.add(row)
+    row.helpful, row.reason, row.version, row.created_at = (
+        body.helpful,
+        body.reason.strip(),
+        record.current_version,
+        utcnow(),
+    )
+    append(
+        desk.db,
+        session,
+        who.id,
+        who.name,
+        "feedback",
+        record.id,
+        {"helpful": body.helpful, "reason": row.reason, "version": record.current_version},
+    )
+    session.flush()
+    session.refresh(record)
+    return record_detail(record, who)
+
+
+@router.get("/feedback", response_model=FeedbackSummary, summary="Readers' ratings of answers, with recent complaints")
+def feedback_summary(
+    session: SessionDep, _who: FeedbackReader, limit: int = Query(20, ge=1, le=200)
+) -> FeedbackSummary:
+    up = session.scalar(select(func.count()).where(Feedback.helpful.is_(True))) or 0
+    down = session.scalar(select(func.count()).where(Feedback.helpful.is_(False))) or 0
+    rated = session.scalar(select(func.count(func.distinct(Feedback.record_id)))) or 0
+    recent = session.execute(
+        select(Feedback, Record.question)
+        .join(Record, Record.id == Feedback.record_id)
+        .where(Feedback.helpful.is_(False))
+        .order_by(Feedback.created_at.desc())
+        .limit(limit)
+    ).all()
+    return FeedbackSummary(
+        helpful=up,
+        unhelpful=down,
+        answers_rated=rated,
+        recent_unhelpful=[
+            {"record_id": f.record_id, "question": q, "reason": f.reason, "version": f.version, "at": f.created_at}
+            for f, q in recent
+        ],
+    )
 
 
 @router.get("/library", response_model=list[RecordOut], summary="Approved answers; every word of q must match")

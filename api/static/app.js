@@ -144,9 +144,31 @@ function renderAnswer(record, target, { past = false } = {}) {
           `${c.title}${c.doc_status !== "final" ? ` [${c.doc_status.toUpperCase()}]` : ""}, ${pageName(c)}`),
         el("q", {}, c.quote.replace(/\s+/g, " "))))));
   }
+  if (!past && ["staff", "consultant", "reviewer"].includes(state.user.role)) target.append(feedbackBar(record));
   target.append(el("p", { class: "muted" }, el("span", { class: `badge ${record.status}`, "data-testid": tid("status") }, record.status.replace("_", " ")),
     ` version ${record.current_version} · ${record.backend} · ${new Date(record.created_at).toLocaleString()} · `,
     el("a", { href: `#/r/${record.id}`, "data-testid": tid("permalink"), title: "This answer's own address" }, "link")));
+}
+
+// Thumbs up or down on an answer; a thumbs down asks what was wrong, for the reviewer who reads it.
+function feedbackBar(record) {
+  const mine = (record.feedback || []).find((f) => f.user === state.user.name);
+  const note = el("span", { class: "muted", "data-testid": "feedback-note" },
+    mine ? (mine.helpful ? "You found this helpful." : `You said: “${mine.reason}”`) : "Did this answer help?");
+  const reason = el("input", { size: 40, placeholder: "What was wrong or missing?", "data-testid": "feedback-reason", hidden: true });
+  const send = el("button", { class: "secondary", "data-testid": "feedback-send", hidden: true, onclick: () => rate(false) }, "Send");
+  async function rate(helpful) {
+    try {
+      const r = await getJSON(`/api/records/${record.id}/feedback`, { method: "PUT", body: { helpful, reason: reason.value } });
+      record.feedback = r.feedback;
+      reason.hidden = send.hidden = true;
+      note.textContent = helpful ? "Thank you: marked as helpful." : `Thank you; a reviewer will see: “${reason.value.trim()}”`;
+    } catch (e) { note.textContent = e.message.replace(/^reason: /, ""); }
+  }
+  return el("p", { class: "feedback", "data-testid": "feedback" },
+    el("button", { class: "secondary", "data-testid": "thumbs-up", "aria-label": "Helpful", title: "Helpful", onclick: () => rate(true) }, "👍"),
+    el("button", { class: "secondary", "data-testid": "thumbs-down", "aria-label": "Not helpful", title: "Not helpful", onclick: () => { reason.hidden = send.hidden = false; reason.focus(); } }, "👎"),
+    " ", note, " ", reason, " ", send);
 }
 
 const REASONS = {
@@ -451,9 +473,20 @@ async function loadMine() {
   const rows = await getJSON("/api/records?mine=true&limit=100");
   $("#mine-list").replaceChildren(...(rows.length ? rows.map((r) => recordItem(r)) : [el("li", {}, "You have not asked anything yet.")]));
 }
+// The queue a reviewer works from: filters by status, asker and document, oldest or newest first, and one
+// card per question with its drafts under it; answers the reviewer asked are marked, as another decides.
+state.queue = [];
 async function loadQueue() {
-  const rows = await getJSON("/api/review/queue");
-  $("#queue-list").replaceChildren(...(rows.length ? rows.map((r) => recordItem(r)) : [el("li", {}, "Nothing to review.")]));
+  state.queue = await getJSON("/api/review/queue");
+  const fill = (sel, first, values) => {
+    const keep = sel.value;
+    sel.replaceChildren(el("option", { value: "" }, first), ...values.map(([v, label]) => el("option", { value: v }, label)));
+    sel.value = values.some(([v]) => v === keep) ? keep : "";
+  };
+  fill($("#queue-asker"), "Anyone asking", [...new Set(state.queue.map((r) => r.asker))].sort().map((a) => [a, a]));
+  const docs = new Map(state.queue.flatMap((r) => r.citations.map((c) => [c.file, c.title])));
+  fill($("#queue-doc"), "Any document", [...docs].sort((a, b) => a[1].localeCompare(b[1])));
+  renderQueue();
   // Changes to reviewers' credentials: who could act as a reviewer, and who gave them the means.
   const creds = await getJSON("/api/review/credentials");
   const words = { "user.create": "created reviewer", "user.token": "issued a new token to", "user.token.claim": "exchanged their token:", "user.disable": "disabled" };
@@ -483,6 +516,33 @@ function wordDiff(a, b) {
   return out.map(({ tag, words }) => (tag ? el(tag, { "data-testid": `word-${tag}` }, words.join(" ")) : words.join(" "))).flatMap((n) => [n, " "]);
 }
 
+function renderQueue() {
+  const status = $("#queue-status").value, asker = $("#queue-asker").value, doc = $("#queue-doc").value;
+  const newest = $("#queue-sort").value === "newest";
+  const rows = state.queue.filter((r) => (!status || r.status === status) && (!asker || r.asker === asker)
+    && (!doc || r.citations.some((c) => c.file === doc)));
+  const key = (q) => q.toLowerCase().replace(/[?.!\s]+/g, " ").trim();
+  const groups = new Map();
+  for (const r of rows) groups.set(key(r.question), [...(groups.get(key(r.question)) || []), r]);
+  const when = (r) => new Date(r.created_at).getTime();
+  const ordered = [...groups.values()].map((g) => g.sort((a, b) => (newest ? when(b) - when(a) : when(a) - when(b))))
+    .sort((a, b) => (newest ? when(b[0]) - when(a[0]) : when(a[0]) - when(b[0])));
+  $("#queue-count").textContent = `${rows.length} answer${rows.length === 1 ? "" : "s"} to ${ordered.length} question${ordered.length === 1 ? "" : "s"}`;
+  $("#queue-list").replaceChildren(...(ordered.length ? ordered.map((g) => {
+    const mine = g.some((r) => r.asker === state.user.name);
+    return el("li", { class: "queue-card", "data-testid": "queue-card" },
+      el("div", {}, el("a", { href: `#/r/${g[0].id}`, "data-testid": "record-link" }, g[0].question),
+        g.length > 1 ? el("span", { class: "muted", "data-testid": "drafts-count" }, ` · ${g.length} drafts`) : "",
+        mine ? el("span", { class: "badge mine", "data-testid": "yours", title: "You asked this: another reviewer decides on it" }, "yours") : ""),
+      el("ul", { class: "drafts" }, g.map((r) => el("li", { "data-id": r.id },
+        el("span", { class: `badge ${r.status}` }, r.status.replace("_", " ")), " ",
+        el("a", { href: `#/r/${r.id}`, "data-testid": "draft-link" }, `version ${r.current_version}, asked by ${r.asker}`),
+        el("span", { class: "muted" }, ` · ${new Date(r.created_at).toLocaleString()}`),
+        r.asker === state.user.name ? el("span", { class: "muted" }, " · yours: another reviewer decides") : ""))));
+  }) : [el("li", {}, state.queue.length ? "Nothing matches these filters." : "Nothing to review.")]));
+}
+for (const id of ["#queue-status", "#queue-asker", "#queue-doc", "#queue-sort"]) $(id).onchange = renderQueue;
+
 function diffView(diff) {
   return el("pre", { class: "diff", "data-testid": "diff" }, diff.split("\n").filter((l) => !l.startsWith("---") && !l.startsWith("+++"))
     .map((l) => el("span", { class: l.startsWith("+") ? "add" : l.startsWith("-") ? "del" : "" }, l + "\n")));
@@ -507,6 +567,10 @@ async function openRecord(id) {
     box.append(el("div", { class: "card" }, el("strong", {}, `Version ${v.version} by ${v.author}`), v.note ? ` — ${v.note}` : "", diffView(v.diff)));
   }
   for (const rv of r.reviews) box.append(el("p", { class: "muted" }, `${rv.decision} (version ${rv.version}) by ${rv.reviewer}: ${rv.reason || "no reason given"}`));
+  if (state.user.role === "reviewer" && r.feedback.length) {
+    box.append(el("div", { class: "card", "data-testid": "feedback-list" }, el("strong", {}, `Readers' ratings: ${r.helpful} helpful, ${r.unhelpful} not`),
+      el("ul", {}, r.feedback.map((f) => el("li", {}, `${f.helpful ? "👍" : "👎"} ${f.user} (version ${f.version}, ${new Date(f.created_at).toLocaleString()})${f.reason ? `: “${f.reason}”` : ""}`)))));
+  }
   const role = state.user.role;
   const canEdit = role === "reviewer" || (role === "consultant" && r.asker === state.user.name);
   if (canEdit) {
@@ -771,6 +835,18 @@ async function loadEvals() {
     el("td", {}, j.result ? `correct ${fmt(j.result.summary.correct)}, page hit@5 ${fmt(j.result.summary["page_hit@5"])}, abstention MCC ${fmt(j.result.summary.abstention_mcc)}${j.result.failures.length ? ` — ${j.result.failures.length} threshold(s) missed` : " — thresholds met"}` : j.error || ""),
     el("td", {}, j.status === "done" ? el("button", { class: "secondary", "data-testid": "open-report", onclick: () => openReport(j.id) }, "Report") : ""))));
   if (runs.some((j) => j.status === "queued" || j.status === "running")) setTimeout(() => $('[data-view="evals"]').classList.contains("active") && loadEvals(), 1500);
+  loadRatings().catch(() => {});
+}
+// What readers said of the answers they got: counted next to the measured runs, complaints in their words.
+async function loadRatings() {
+  const f = await getJSON("/api/feedback?limit=10");
+  const total = f.helpful + f.unhelpful;
+  $("#ratings").replaceChildren(el("strong", {}, "Readers' ratings"),
+    el("p", { "data-testid": "ratings-counts" }, total
+      ? `${f.helpful} helpful, ${f.unhelpful} not helpful (${Math.round((100 * f.helpful) / total)}% helpful) on ${f.answers_rated} answer${f.answers_rated === 1 ? "" : "s"}.`
+      : "No answer has been rated yet."),
+    f.recent_unhelpful.length ? el("ul", {}, f.recent_unhelpful.map((x) => el("li", {}, `“${x.reason}” on “${x.question}” (version ${x.version})`))) : "",
+    el("p", { class: "muted" }, "Ratings are what readers said, not a measurement: they are shown beside the runs, never mixed into their metrics."));
 }
 const fmt = (x) => (x === undefined || x === null ? "–" : Number(x).toFixed(3));
 async function openReport(id) {
