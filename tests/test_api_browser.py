@@ -620,6 +620,11 @@ def test_a_reader_rates_an_answer_and_a_reviewer_works_the_queue_with_filters(
     ratings = rhea.get_by_test_id("feedback-list")  # type: ignore[attr-defined]
     ratings.wait_for()
     assert "who signs the validation report" in ratings.inner_text() and f"sam-{width}" in ratings.inner_text()
+    # A mistake is said in words, never as the API's field names.
+    rhea.get_by_test_id("reject").click()  # type: ignore[attr-defined]
+    error = rhea.get_by_test_id("review-error")  # type: ignore[attr-defined]
+    rhea.wait_for_function("document.querySelector('[data-testid=review-error]').textContent.length > 0")  # type: ignore[attr-defined]
+    assert error.inner_text() == "Reason: cannot be empty", error.inner_text()
     rhea.screenshot(path=str(SHOTS / f"review-2-ratings-{width}.png"), full_page=True)  # type: ignore[attr-defined]
 
     eve = _sign_in(browser, url, evaluator["Authorization"].removeprefix("Bearer "), width)

@@ -38,7 +38,7 @@ async function api(path, opts = {}) {
   if (!res.ok) {
     let msg = `${res.status}`;
     try { msg = (await res.json()).error || msg; } catch (_) { /* not JSON */ }
-    throw new Error(msg);
+    throw new Error(plainError(msg));
   }
   return res;
 }
@@ -163,7 +163,7 @@ function feedbackBar(record) {
       record.feedback = r.feedback;
       reason.hidden = send.hidden = true;
       note.textContent = helpful ? "Thank you: marked as helpful." : `Thank you; a reviewer will see: “${reason.value.trim()}”`;
-    } catch (e) { note.textContent = e.message.replace(/^reason: /, ""); }
+    } catch (e) { note.textContent = e.message.replace(/^Reason: /, ""); }
   }
   return el("p", { class: "feedback", "data-testid": "feedback" },
     el("button", { class: "secondary", "data-testid": "thumbs-up", "aria-label": "Helpful", title: "Helpful", onclick: () => rate(true) }, "👍"),
@@ -730,17 +730,36 @@ function editDocument(d, tr) {
       status.textContent = "Saved; indexing the document again with the corrected details…";
       await showJobResult(await waitJob(job.id, status), d.file);
       loadDocuments();
-    } catch (e) { status.textContent = plainError(e.message); save.disabled = false; }
+    } catch (e) { status.textContent = e.message; save.disabled = false; }
   } }, "Save");
   const cell = el("td", { colspan: 7 }, form, save, " ", el("button", { class: "secondary", onclick: () => renderDocuments() }, "Cancel"), status);
   tr.after(el("tr", { class: "edit-row" }, cell));
 }
-// An API message in words a person reads: "year: Input should be less than or equal to 2100" → "Year: …".
+// Every error the app shows is in words a person reads, never the API's field names or validator jargon:
+// "reason: String should have at least 1 character" reads "Reason: cannot be empty".
+const FIELD_WORDS = {
+  title: "Title", issuing_body: "Issuing body", jurisdiction: "Jurisdiction", doc_type: "Type", status: "Status",
+  year: "Year", source: "Source URL", reason: "Reason", text: "Answer text", note: "Note", question: "Question",
+  name: "Name", role: "Role", ids: "Answers", headings: "Headings", introduction: "Introduction",
+  filename: "File name", "content-type": "File type", "filters.document_id": "Documents", set: "Question set",
+  version: "Version", conversation_id: "Conversation",
+};
 function plainError(msg) {
-  const m = /^([a-z_]+): (.*)$/.exec(msg || "");
-  if (!m) return msg;
-  const label = (DOC_FIELDS.find(([k]) => k === m[1]) || [])[1];
-  return label ? `${label}: ${m[2].replace(/^Input should be /, "should be ").replace(/^String should have at least 1 character/, "cannot be empty")}` : msg;
+  let out = String(msg || "")
+    .replace(/approve with acknowledge_unsupported=true( after checking the new text)?/g, "tick “I have checked the unsupported or changed sentences”$1 and approve")
+    .replace(/\backnowledge_unsupported\b/g, "the “I have checked” box");
+  const m = /^([a-z_.-]+): (.*)$/s.exec(out);
+  if (m && FIELD_WORDS[m[1]]) {
+    const rest = m[2]
+      .replace(/^String should have at least 1 character/, "cannot be empty")
+      .replace(/^String should have at most (\d+) characters?/, "is too long (at most $1 characters)")
+      .replace(/^String should match pattern .*/, "cannot be only spaces")
+      .replace(/^Input should be (less|greater) than or equal to (\d+)/, "should be $1 than or equal to $2")
+      .replace(/^Input should be /, "should be ")
+      .replace(/^Field required/, "is needed");
+    out = `${FIELD_WORDS[m[1]]}: ${rest}`;
+  }
+  return out;
 }
 // What a finished upload, edit or removal did, in words, naming the approved answers it sent back to review.
 async function showJobResult(job, file) {
