@@ -221,9 +221,12 @@ class JobRunner:
         from evals.evaluate import evaluate
         from evals.gates import THRESHOLDS
         from evals.questions import resolve_set
+        from evals.runner import pinned_corpus
 
         assistant = Assistant(self.index, self.desk.assistant.settings, self.desk.assistant.chat)
         out = self.desk.settings.eval_dir / job_id
+        # The bundled corpus the sets were written on, version by version: uploads do not move the benchmark.
+        pinned = pinned_corpus(self.desk.settings.corpus_dir, self.index.catalog)
         result = evaluate(
             assistant,
             resolve_set(params["set"]),
@@ -232,13 +235,14 @@ class JobRunner:
             claims=True,
             resamples=int(params.get("resamples", 1000)),
             progress=self._progress(job_id),
+            pinned=pinned,
         )
         return {
             "set": params["set"],
             "summary": _headline(result.run.summary),
             "failures": result.failures or [],
             "targets_missed": result.missed,
-            "report": str(out / "report.html"),
+            "documents": len(pinned),
         }
 
 

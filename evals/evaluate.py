@@ -37,15 +37,19 @@ def evaluate(
     claims: bool = True,
     resamples: int = 1000,
     progress: Callable[[int, int], None] | None = None,
+    pinned: dict[str, str] | None = None,
 ) -> Evaluation:
-    """Run the set at `path` and write the report to `out_dir`."""
+    """Run the set at `path` and write the report to `out_dir`; with `pinned` (file -> document id), only
+    those document versions are searched, whatever else the index holds."""
     questions = load_questions(path)
     bounds = load_thresholds(thresholds) if thresholds else None
     targets = load_thresholds(thresholds, "targets") if thresholds else {}
     index = assistant.index
     if not index.catalog.documents():
         raise RegassistError(f"The index in {index.data_dir} is empty: run `regassist ingest corpus` first")
-    run = run_set(assistant, questions, path, (lambda i, n, _r: progress(i, n)) if progress else None, resamples)
+    run = run_set(
+        assistant, questions, path, (lambda i, n, _r: progress(i, n)) if progress else None, resamples, pinned
+    )
     if claims:
         from evals.claims import PAIRS_DEV, PAIRS_TEST, load_pairs, validate
 
@@ -76,5 +80,5 @@ def evaluate(
         }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str))
-    (out_dir / "report.html").write_text(render(data, failures), encoding="utf-8")
+    (out_dir / "report.html").write_text(render(data, failures, bounds), encoding="utf-8")
     return Evaluation(run, data, failures, missed, bounds)

@@ -21,6 +21,58 @@ HEADLINE = (
     "abstention_mcc",
     "premise_corrected_rate",
 )
+# What each metric measures, in a sentence a reader of the report can use.
+_LEVEL = {"document": "document", "page": "page", "chunk": "passage"}
+
+
+def explain(name: str) -> str:
+    """One sentence saying what the metric `name` measures."""
+    fixed = {
+        "correct": "Share of questions handled correctly: an answerable one answered with its key facts and a "
+        "gold citation, an unanswerable one refused.",
+        "citation_precision": "Share of the answer's citations that point at a gold page.",
+        "citation_recall": "Share of the gold pages that the answer cites.",
+        "quote_verbatim_rate": "Share of quoted passages found word for word in the cited document.",
+        "claim_support_rate_own": "Share of the answer's sentences that the assistant's own check finds supported "
+        "by their citations.",
+        "hallucination_rate_own": "Share of the answer's sentences its own check finds unsupported (lower is better).",
+        "claim_support_rate_harness": "Share of sentences the evaluation's independent check (validated on its own "
+        "labelled pairs) finds supported.",
+        "hallucination_rate_harness": "Share of sentences the independent check finds unsupported by what they cite "
+        "(lower is better).",
+        "key_fact_recall": "Share of each answerable question's key facts that appear in the answer.",
+        "abstention_mcc": "How well refusals track unanswerable questions: Matthews correlation over the confusion "
+        "matrix (1 perfect, 0 chance).",
+        "abstention_precision": "Of the questions refused, the share that the documents really do not answer.",
+        "abstention_recall": "Of the unanswerable questions, the share refused.",
+        "false_refusal_rate": "Share of answerable questions refused (lower is better).",
+        "premise_corrected_rate": "Share of false-premise questions whose answer corrects the premise.",
+    }
+    if name in fixed:
+        return fixed[name]
+    level, _, m = name.partition("_")
+    what = _LEVEL.get(level, level)
+    if m.startswith("hit@"):
+        return f"Share of answerable questions with a gold {what} among the first {m[4:]} retrieved."
+    if m.startswith("recall@"):
+        return f"Share of each question's gold {what}s found among the first {m[7:]} retrieved."
+    if m == "mrr":
+        return f"Mean of 1 / rank of the first gold {what} retrieved (1 when it comes first)."
+    if m.startswith("map@"):
+        return f"Mean average precision of the gold {what}s in the first {m[4:]} retrieved."
+    return ""
+
+
+def _bound(b: dict[str, float] | None) -> str:
+    if not b:
+        return ""
+    return " and ".join(f"≥ {b['min']}" if k == "min" else f"≤ {b['max']}" for k in b)
+
+
+def _meets(value: float, b: dict[str, float]) -> bool:
+    return ("min" not in b or value >= b["min"]) and ("max" not in b or value <= b["max"])
+
+
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 h1,h2{font-weight:600} table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ccc;padding:3px 8px}
@@ -29,6 +81,11 @@ details{border:1px solid #ddd;margin:4px 0;padding:4px 8px} summary{cursor:point
 blockquote{margin:4px 0 4px 1em;padding-left:8px;border-left:3px solid #ccc;color:#444}
 .cm td{width:7em;text-align:center} code{background:#f6f6f6;padding:0 3px}
 """
+
+
+def set_name(path: str) -> str:
+    """A question set's name, never the server path it was read from ("bundled-test", not /srv/…/x.jsonl)."""
+    return str(path).replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".jsonl")
 
 
 def _bars(metrics: dict[str, dict[str, float]], names: tuple[str, ...]) -> str:
@@ -67,15 +124,28 @@ def _confusion(cm: dict[str, float], positive: str, negative: str) -> str:
     )
 
 
-def _metric_table(metrics: dict[str, dict[str, Any]]) -> str:
+def _metric_table(metrics: dict[str, dict[str, Any]], bars: dict[str, dict[str, float]] | None = None) -> str:
+    """Every metric with what it measures, its interval, and its threshold (set before the run) marked met
+    or missed."""
+    bars = bars or {}
+
+    def mark(n: str, v: float) -> str:
+        if n not in bars:
+            return ""
+        ok = _meets(v, bars[n])
+        return (
+            f'<span class="{"ok" if ok else "bad"}">{"✓ met" if ok else "✗ missed"} ({escape(_bound(bars[n]))})</span>'
+        )
+
     rows = "".join(
-        f"<tr><td>{escape(n)}</td><td>{m['value']:.3f}</td><td>[{m['low']:.3f}, {m['high']:.3f}]</td>"
-        f"<td>{m['n']:.0f}</td><td>{'higher' if m['higher_is_better'] else 'lower'}</td></tr>"
+        f"<tr><td><b>{escape(n)}</b><br><span class=muted>{escape(explain(n))}</span></td><td>{m['value']:.3f}</td>"
+        f"<td>[{m['low']:.3f}, {m['high']:.3f}]</td><td>{m['n']:.0f}</td>"
+        f"<td>{'higher' if m['higher_is_better'] else 'lower'}</td><td>{mark(n, m['value'])}</td></tr>"
         for n, m in metrics.items()
     )
     return (
-        f"<table><tr><th>metric</th><th>value</th><th>95% bootstrap interval</th><th>questions</th>"
-        f"<th>better</th></tr>{rows}</table>"
+        f"<table><tr><th>metric: what it measures</th><th>value</th><th>95% bootstrap interval</th><th>questions</th>"
+        f"<th>better</th><th>threshold</th></tr>{rows}</table>"
     )
 
 
@@ -126,8 +196,8 @@ def _num(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}"
 
 
-def render(run: dict[str, Any], gate: list[str] | None = None) -> str:
-    """The whole report as one HTML string."""
+def render(run: dict[str, Any], gate: list[str] | None = None, bars: dict[str, dict[str, float]] | None = None) -> str:
+    """The whole report as one HTML string: no server paths, each metric explained, thresholds marked."""
     s = run["summary"]
     v = run["versions"]
     kinds = "".join(
@@ -170,14 +240,15 @@ def render(run: dict[str, Any], gate: list[str] | None = None) -> str:
             "with the share of questions its judge failed to score.</p><table><tr><th>metric</th><th>mean</th>"
             f"<th>scored</th><th>judge failures</th></tr>{rows}</table>"
         )
+    pinned = ", pinned" if v["corpus"].get("pinned") else ""
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>regassist evaluation</title>
 <style>{CSS}</style></head><body>
-<h1>regassist evaluation: {escape(run["set"])}</h1>
+<h1>regassist evaluation: {escape(set_name(run["set"]))}</h1>
 <p class="muted">{escape(run["started"])} · {s["n"]} questions · {run["seconds"]:.0f} s ·
 backend <code>{escape(str(v["backend"]))}</code> · model <code>{escape(str(v["embed_model"]))}</code> ·
 chunker <code>{escape(str(v["chunker_version"]))}</code> · code <code>{escape(str(v["code"]["commit"]))}</code>
 {"(uncommitted changes)" if v["code"]["dirty"] else ""} · corpus <code>{escape(v["corpus"]["sha256"])}</code>
-({v["corpus"]["documents"]} documents) · question set <code>{escape(v["question_set"]["sha256"])}</code></p>
+({v["corpus"]["documents"]} documents{pinned}) · question set <code>{escape(v["question_set"]["sha256"])}</code></p>
 {gate_html}
 <h2>Headline metrics (95% bootstrap intervals)</h2>{_bars(s["metrics"], HEADLINE)}
 <h2>Abstention</h2><p>Positive = the documents do not answer, so the assistant should refuse.</p>
@@ -188,6 +259,6 @@ False premises: corrected {fp["corrected"]}, refused {fp["abstained"]}, accepted
 <th>refused</th></tr>{kinds}</table>
 <p>Latency: p50 {s["latency_ms"]["p50"]:.0f} ms, p95 {s["latency_ms"]["p95"]:.0f} ms.</p>
 {extra}
-<h2>All metrics</h2>{_metric_table(s["metrics"])}
+<h2>All metrics</h2>{_metric_table(s["metrics"], bars)}
 <h2>Every question</h2>{"".join(_record(r) for r in run["records"])}
 </body></html>"""

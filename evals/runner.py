@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.retrieval import Filters
 from assistant.service import Assistant
 from assistant.types import Answer, Evidence
 from evals.metrics import (
@@ -31,6 +32,7 @@ from evals.metrics import (
 )
 from evals.questions import Question
 from ingest.catalog import Catalog
+from ingest.errors import RegassistError
 from ingest.types import Chunk
 
 LEVELS = ("document", "page", "chunk")
@@ -249,12 +251,42 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def versions(assistant: Assistant, set_path: Path) -> dict[str, Any]:
+def pinned_corpus(corpus_dir: Path, catalog: Catalog) -> dict[str, str]:
+    """The bundled corpus the question sets were written on, as file -> document id (the hash of its bytes),
+    each checked to be in the index. A run searches exactly these versions: a document uploaded since, or a
+    changed copy of a bundled one, cannot move the benchmark; a bundled document missing from the index, or
+    indexed as another version, stops the run with its name."""
+    from ingest.chunking import document_id
+    from ingest.manifest import load_manifest
+
+    pins: dict[str, str] = {}
+    for name in sorted(load_manifest(corpus_dir)):
+        path = corpus_dir / name
+        if not path.is_file():
+            continue
+        doc = document_id(path.read_bytes())
+        if catalog.document(doc) is None:
+            live = catalog.document_by_file(name)
+            state = "another version of it" if live is not None else "no copy of it"
+            raise RegassistError(
+                f"The question sets were written on {name} as bundled in {corpus_dir.name}/, and the index holds "
+                f"{state}: ingest {corpus_dir.name}/ again before evaluating, so the run measures the corpus it "
+                "was defined on"
+            )
+        pins[name] = doc
+    if not pins:
+        raise RegassistError(f"{corpus_dir.name}/ has no bundled documents listed in its manifest to evaluate on")
+    return pins
+
+
+def versions(assistant: Assistant, set_path: Path, pinned: dict[str, str] | None = None) -> dict[str, Any]:
     """What this run ran on: code, model, prompt, index, corpus, question set, settings, machine."""
     from importlib.metadata import PackageNotFoundError, version
 
     index = assistant.index
-    docs = sorted((r["file"], r["document_id"]) for r in index.catalog.documents())
+    docs = (
+        sorted(pinned.items()) if pinned else sorted((r["file"], r["document_id"]) for r in index.catalog.documents())
+    )
     try:
         pkg = version("regassist")
     except PackageNotFoundError:
@@ -264,7 +296,11 @@ def versions(assistant: Assistant, set_path: Path) -> dict[str, Any]:
         "embed_model": index.identity.embed_model,
         "chunker_version": index.identity.chunker_version,
         "index_generation": index.catalog.generation(),
-        "corpus": {"documents": len(docs), "sha256": hashlib.sha256(json.dumps(docs).encode()).hexdigest()[:16]},
+        "corpus": {
+            "documents": len(docs),
+            "sha256": hashlib.sha256(json.dumps(docs).encode()).hexdigest()[:16],
+            "pinned": bool(pinned),
+        },
         "question_set": {"path": str(set_path), "sha256": hashlib.sha256(set_path.read_bytes()).hexdigest()[:16]},
         "backend": assistant.backend_name,
         "settings": assistant.settings.model_dump(exclude={"llm_api_key"}),
@@ -303,14 +339,16 @@ def run_set(
     set_path: Path,
     progress: Callable[[int, int, Record], None] | None = None,
     resamples: int = 1000,
+    pinned: dict[str, str] | None = None,
 ) -> Run:
-    """Ask every question, score it, and summarise."""
+    """Ask every question, score it, and summarise; with `pinned`, in those document versions only."""
     t0 = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     records = []
+    only = Filters(document_id=tuple(pinned.values())) if pinned else None
     for i, q in enumerate(questions, start=1):
-        answer = assistant.ask(q.question)
-        evidence = assistant.searcher.search(q.question, k=RETRIEVAL_K)
+        answer = assistant.ask(q.question, only)
+        evidence = assistant.searcher.search(q.question, only, k=RETRIEVAL_K)
         rec = score_question(q, answer, evidence, assistant.index.catalog)
         records.append(rec)
         if progress:
@@ -319,7 +357,7 @@ def run_set(
         set_path,
         records,
         summarise(records, resamples),
-        versions(assistant, set_path),
+        versions(assistant, set_path, pinned),
         started,
         time.perf_counter() - t0,
     )

@@ -219,7 +219,30 @@ def test_an_evaluator_runs_an_evaluation_and_reads_the_report(served: tuple[str,
     page.get_by_test_id("open-report").first.click()  # type: ignore[attr-defined]
     frame = page.frame_locator('[data-testid="eval-report"]')  # type: ignore[attr-defined]
     frame.get_by_text("Abstention", exact=False).first.wait_for()
+    # Each metric explained in a sentence, its threshold marked; the corpus pinned; no server path.
+    report = frame.locator("body").inner_text()
+    assert "Share of answerable questions with a gold page among the first 5 retrieved." in report
+    assert "✓ met" in report or "✗ missed" in report
+    assert "3 documents, pinned" in report and "/tmp/" not in report and ".jsonl" not in report
     page.screenshot(path=str(SHOTS / "desk-7-evaluation.png"), full_page=True)  # type: ignore[attr-defined]
+    with page.expect_download() as dl:  # type: ignore[attr-defined]
+        page.get_by_test_id("download-report").first.click()  # type: ignore[attr-defined]
+    kept = SHOTS / "desk-evaluation-report.html"
+    dl.value.save_as(str(kept))
+    assert kept.read_text(encoding="utf-8").startswith("<!doctype html>")
+    # A second run, then the two compared on the page: same code, corpus and settings, so nothing differs.
+    page.get_by_test_id("eval-start").click()  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "[...document.querySelectorAll('[data-testid=run-status]')].filter(e => e.textContent === 'done').length === 2",
+        timeout=300_000,
+    )
+    page.get_by_test_id("compare-go").click()  # type: ignore[attr-defined]
+    page.get_by_test_id("compare-table").wait_for()  # type: ignore[attr-defined]
+    verdicts = set(page.get_by_test_id("verdict").all_inner_texts())  # type: ignore[attr-defined]
+    assert verdicts and "REGRESSION" not in verdicts, verdicts
+    changed = page.get_by_test_id("compare-changed").inner_text()  # type: ignore[attr-defined]
+    assert changed.startswith("No difference") or "code" in changed, changed
+    page.screenshot(path=str(SHOTS / "desk-8-compare.png"), full_page=True)  # type: ignore[attr-defined]
 
 
 def test_an_admin_uploads_a_document_and_says_what_it_is(

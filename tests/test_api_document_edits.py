@@ -9,6 +9,7 @@ from assistant.retrieval import Filters, HybridSearcher, RetrievalConfig
 from tests.conftest import DeskEnv
 from tests.test_api_review import EMA_TXT, Q_TXT
 
+PART11 = "FDA_guidance_Part11-electronic-records-signatures-scope-application_2003.pdf"
 TITLE = "Technical expectations for AI/ML in medicines (EMA summary)"
 
 
@@ -114,3 +115,36 @@ def test_bad_edits_are_refused_naming_the_field_and_change_nothing(desk_env: Des
     r = env.client.patch(f"/api/documents/{annex['document_id']}", json={"title": "x"}, headers=env.auth("admin"))
     assert r.status_code == 409 and pdf in r.json()["error"]
     assert _doc(env, pdf) == annex and env.desk.index.catalog.edits_for(pdf) == {}
+
+
+def test_evaluation_runs_are_pinned_to_the_bundled_corpus_versions(desk_env: DeskEnv) -> None:
+    """An upload does not move the benchmark: a run searches the bundled documents only, version by version,
+    and refuses to run when a bundled document is indexed as another version, naming it."""
+    import pytest
+
+    from evals.runner import pinned_corpus
+    from ingest.errors import RegassistError
+
+    env = desk_env
+    before = pinned_corpus(env.corpus, env.desk.index.catalog)
+    # The three bundled files of the desk's corpus folder, each at the version indexed.
+    assert set(before) == {EMA_TXT, "EC_EU-GMP-Annex11_computerised-systems_2011.pdf", PART11}
+    assert all(before[f] == _doc(env, f)["document_id"] for f in before)
+    r = env.client.post(
+        "/api/documents",
+        params={"filename": "new-sop.txt"},
+        content=b"Audit trails are reviewed every week by the QA lead.",
+        headers={**env.auth("admin"), "content-type": "text/plain"},
+    )
+    assert env.wait_job(str(r.json()["id"]))["status"] == "done"
+    assert pinned_corpus(env.corpus, env.desk.index.catalog) == before  # the upload is not in it
+    text = (env.corpus / EMA_TXT).read_text()
+    r = env.client.post(
+        "/api/documents",
+        params={"filename": EMA_TXT},
+        content=(text + "\nChanged.\n").encode(),
+        headers={**env.auth("admin"), "content-type": "text/plain"},
+    )
+    assert env.wait_job(str(r.json()["id"]))["status"] == "done"
+    with pytest.raises(RegassistError, match=f"{EMA_TXT} as bundled.*another version"):
+        pinned_corpus(env.corpus, env.desk.index.catalog)

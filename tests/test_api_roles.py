@@ -57,6 +57,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/evals"): {"evaluator"},
     ("GET", "/api/evals/{run_id}"): {"evaluator"},
     ("GET", "/api/evals/{run_id}/report"): {"evaluator"},
+    ("GET", "/api/evals/{run_id}/results"): {"evaluator"},
+    ("GET", "/api/evals/compare"): {"evaluator"},
 }
 # Requests that an allowed role may send without changing much: absent ids, invalid bodies.
 REQUEST: dict[tuple[str, str], dict[str, Any]] = {
@@ -67,6 +69,7 @@ REQUEST: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/records/{record_id}/reject"): {"json": {"reason": "wrong", "version": 1}},
     ("POST", "/api/export"): {"json": {"ids": [NOPE]}},
     ("PUT", "/api/records/{record_id}/feedback"): {"json": {"helpful": True}},
+    ("GET", "/api/evals/compare"): {"params": {"a": NOPE, "b": NOPE}},
     ("PATCH", "/api/conversations/{conversation_id}"): {"json": {"title": "renamed"}},
     ("POST", "/api/documents"): {"params": {"filename": "../evil.txt"}, "content": b"x"},
     ("POST", "/api/users"): {"json": {"name": "x", "role": "emperor"}},

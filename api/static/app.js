@@ -852,7 +852,21 @@ async function loadEvals() {
     el("td", {}, new Date(j.created_at).toLocaleString()), el("td", {}, j.params.set), el("td", { "data-testid": "run-status" }, j.status),
     el("td", {}, el("progress", { max: j.total || 1, value: j.done }), ` ${j.done}/${j.total}`),
     el("td", {}, j.result ? `correct ${fmt(j.result.summary.correct)}, page hit@5 ${fmt(j.result.summary["page_hit@5"])}, abstention MCC ${fmt(j.result.summary.abstention_mcc)}${j.result.failures.length ? ` — ${j.result.failures.length} threshold(s) missed` : " — thresholds met"}` : j.error || ""),
-    el("td", {}, j.status === "done" ? el("button", { class: "secondary", "data-testid": "open-report", onclick: () => openReport(j.id) }, "Report") : ""))));
+    el("td", { class: "actions" }, j.status === "done" ? [
+      el("button", { class: "secondary", "data-testid": "open-report", onclick: () => openReport(j.id) }, "Report"),
+      el("button", { class: "secondary", "data-testid": "download-report", onclick: () => download(`/api/evals/${j.id}/report?download=true`, `regassist-eval-${j.params.set}-${j.id.slice(0, 8)}.html`) }, "Download"),
+      el("button", { class: "secondary", "data-testid": "download-results", onclick: () => download(`/api/evals/${j.id}/results`, `regassist-eval-${j.params.set}-${j.id.slice(0, 8)}.json`) }, "Results (JSON)"),
+    ] : ""))));
+  const done = runs.filter((j) => j.status === "done");
+  // By default B is the newest finished run and A the one before; a choice made is kept until a run finishes.
+  const fresh = state.doneRuns !== done.length;
+  state.doneRuns = done.length;
+  for (const [sel, pick] of [["#compare-a", 1], ["#compare-b", 0]]) {
+    const keep = $(sel).value;
+    $(sel).replaceChildren(...done.map((j) => el("option", { value: j.id }, `${j.params.set} · ${new Date(j.created_at).toLocaleString()}`)));
+    $(sel).value = !fresh && done.some((j) => j.id === keep) ? keep : (done[pick] || done[0] || {}).id || "";
+  }
+  $("#compare").hidden = done.length < 2;
   if (runs.some((j) => j.status === "queued" || j.status === "running")) setTimeout(() => $('[data-view="evals"]').classList.contains("active") && loadEvals(), 1500);
   loadRatings().catch(() => {});
 }
@@ -868,6 +882,30 @@ async function loadRatings() {
     el("p", { class: "muted" }, "Ratings are what readers said, not a measurement: they are shown beside the runs, never mixed into their metrics."));
 }
 const fmt = (x) => (x === undefined || x === null ? "–" : Number(x).toFixed(3));
+async function download(path, name) {
+  const blob = await (await api(path)).blob();
+  const a = el("a", { href: URL.createObjectURL(blob), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+$("#compare-go").onclick = async () => {
+  const a = $("#compare-a").value, b = $("#compare-b").value;
+  const out = $("#compare-out");
+  if (!a || !b || a === b) { out.replaceChildren(el("p", { class: "error" }, "Choose two different finished runs.")); return; }
+  try {
+    const c = await getJSON(`/api/evals/compare?a=${a}&b=${b}`);
+    const changed = Object.entries(c.changed);
+    out.replaceChildren(
+      el("p", { "data-testid": "compare-changed" }, changed.length
+        ? `What differed: ${changed.map(([k, [x, y]]) => `${k} (${JSON.stringify(x)} → ${JSON.stringify(y)})`).join("; ")}`
+        : "No difference in code, model, settings, corpus or question set."),
+      el("table", { "data-testid": "compare-table" }, el("thead", {}, el("tr", {}, ...["metric", "A", "A's 95% interval", "B", "change", "verdict"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, c.metrics.map((m) => el("tr", { class: m.verdict === "REGRESSION" ? "bad" : m.verdict === "improved" ? "ok" : "" },
+          el("td", { title: m.explain }, m.metric), el("td", {}, fmt(m.a)), el("td", {}, `[${fmt(m.a_low)}, ${fmt(m.a_high)}]`),
+          el("td", {}, fmt(m.b)), el("td", {}, `${m.delta >= 0 ? "+" : ""}${fmt(m.delta)}`), el("td", { "data-testid": "verdict" }, m.verdict))))));
+  } catch (e) { out.replaceChildren(el("p", { class: "error" }, e.message)); }
+};
 async function openReport(id) {
   const html = await (await api(`/api/evals/${id}/report`)).text();
   const frame = $("#eval-report");
@@ -876,7 +914,9 @@ async function openReport(id) {
 }
 $("#eval-form").onsubmit = async (e) => {
   e.preventDefault();
-  try { await getJSON("/api/evals", { method: "POST", body: { set: $("#eval-set").value } }); loadEvals(); } catch (err) { alert(err.message); }
+  const button = $("#eval-form button");
+  button.disabled = true; // a double click starts one run (the server refuses a second anyway)
+  try { await getJSON("/api/evals", { method: "POST", body: { set: $("#eval-set").value } }); await loadEvals(); } catch (err) { alert(err.message); } finally { button.disabled = false; }
 };
 
 // --- start ----------------------------------------------------------------------------------------
