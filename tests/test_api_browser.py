@@ -199,24 +199,29 @@ def test_refusals_and_unsupported_sentences_are_shown_plainly(served: tuple[str,
     page.screenshot(path=str(SHOTS / "desk-6-unsupported-edit.png"), full_page=True)  # type: ignore[attr-defined]
 
 
-def test_an_evaluator_runs_an_evaluation_and_reads_the_report(served: tuple[str, str], browser: object) -> None:
+@pytest.mark.parametrize("width", [1280, 390])
+def test_an_evaluator_runs_an_evaluation_and_reads_the_report(
+    served: tuple[str, str], browser: object, width: int
+) -> None:
     url, admin_token = served
     admin = _sign_in(browser, url, admin_token)
-    page = _sign_in(browser, url, _add_user(admin, "eve", "evaluator"))
+    page = _sign_in(browser, url, _add_user(admin, f"eval-{width}", "evaluator"), width)
     assert [b.inner_text() for b in page.locator("nav button").all()] == ["Documents", "Evaluations"]  # type: ignore[attr-defined]
     page.get_by_role("button", name="Evaluations").click()  # type: ignore[attr-defined]
     page.get_by_test_id("eval-set").select_option("bundled-dev")  # type: ignore[attr-defined]
-    page.get_by_test_id("eval-start").click()  # type: ignore[attr-defined]
-    status = page.get_by_test_id("run-status").first  # type: ignore[attr-defined]
+    with page.expect_response(lambda r: r.url.endswith("/api/evals") and r.request.method == "POST") as started:  # type: ignore[attr-defined]
+        page.get_by_test_id("eval-start").click()  # type: ignore[attr-defined]
+    row = page.locator(f"tr[data-run='{started.value.json()['id']}']")  # type: ignore[attr-defined]
+    status = row.get_by_test_id("run-status")
     status.wait_for()
     seen = {status.inner_text()}
     deadline = time.time() + 300
     while "done" not in seen and "failed" not in seen and time.time() < deadline:
         time.sleep(1)
-        seen.add(page.get_by_test_id("run-status").first.inner_text())  # type: ignore[attr-defined]
+        seen.add(status.inner_text())
     assert "done" in seen, seen
     assert {"queued", "running"} & seen, "progress was never shown"
-    page.get_by_test_id("open-report").first.click()  # type: ignore[attr-defined]
+    row.get_by_test_id("open-report").click()
     frame = page.frame_locator('[data-testid="eval-report"]')  # type: ignore[attr-defined]
     frame.get_by_text("Abstention", exact=False).first.wait_for()
     # Each metric explained in a sentence, its threshold marked; the corpus pinned; no server path.
@@ -224,25 +229,24 @@ def test_an_evaluator_runs_an_evaluation_and_reads_the_report(served: tuple[str,
     assert "Share of answerable questions with a gold page among the first 5 retrieved." in report
     assert "✓ met" in report or "✗ missed" in report
     assert "3 documents, pinned" in report and "/tmp/" not in report and ".jsonl" not in report
-    page.screenshot(path=str(SHOTS / "desk-7-evaluation.png"), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / f"desk-7-evaluation-{width}.png"), full_page=True)  # type: ignore[attr-defined]
     with page.expect_download() as dl:  # type: ignore[attr-defined]
-        page.get_by_test_id("download-report").first.click()  # type: ignore[attr-defined]
-    kept = SHOTS / "desk-evaluation-report.html"
+        row.get_by_test_id("download-report").click()
+    kept = SHOTS / f"desk-evaluation-report-{width}.html"
     dl.value.save_as(str(kept))
     assert kept.read_text(encoding="utf-8").startswith("<!doctype html>")
     # A second run, then the two compared on the page: same code, corpus and settings, so nothing differs.
+    done = "[...document.querySelectorAll('[data-testid=run-status]')].filter(e => e.textContent === 'done').length"
+    before = page.evaluate(done)  # type: ignore[attr-defined]
     page.get_by_test_id("eval-start").click()  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "[...document.querySelectorAll('[data-testid=run-status]')].filter(e => e.textContent === 'done').length === 2",
-        timeout=300_000,
-    )
+    page.wait_for_function(f"{done} === {before + 1}", timeout=300_000)  # type: ignore[attr-defined]
     page.get_by_test_id("compare-go").click()  # type: ignore[attr-defined]
     page.get_by_test_id("compare-table").wait_for()  # type: ignore[attr-defined]
     verdicts = set(page.get_by_test_id("verdict").all_inner_texts())  # type: ignore[attr-defined]
     assert verdicts and "REGRESSION" not in verdicts, verdicts
     changed = page.get_by_test_id("compare-changed").inner_text()  # type: ignore[attr-defined]
     assert changed.startswith("No difference") or "code" in changed, changed
-    page.screenshot(path=str(SHOTS / "desk-8-compare.png"), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / f"desk-8-compare-{width}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
 def test_an_admin_uploads_a_document_and_says_what_it_is(
@@ -261,7 +265,8 @@ def test_an_admin_uploads_a_document_and_says_what_it_is(
     row = admin.locator('#documents tr[data-file="sop-retention.md"]')  # type: ignore[attr-defined]
     row.wait_for(timeout=120_000)
     # The catalog says what the admin said, not what the file's own heading claims.
-    assert row.inner_text().split("\t")[:3] == ["SOP-QA-007 Record retention", "Acme QA", "final"]
+    # (✎: fields an admin set, which the file's later versions keep.)
+    assert row.inner_text().split("\t")[:3] == ["SOP-QA-007 Record retention ✎", "Acme QA", "final"]
 
 
 def test_a_word_sop_is_cited_by_its_section_in_the_browser(served: tuple[str, str], browser: object) -> None:
