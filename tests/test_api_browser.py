@@ -636,6 +636,7 @@ def test_a_reader_rates_an_answer_and_a_reviewer_works_the_queue_with_filters(
     assert cards.count() == 1 and "2 drafts" in cards.first.inner_text()
     assert cards.first.get_by_test_id("draft-link").count() == 2
     assert cards.first.get_by_test_id("yours").count() == 0
+    assert rhea.evaluate("document.documentElement.scrollWidth") <= width  # type: ignore[attr-defined]
     rhea.screenshot(path=str(SHOTS / f"review-1-filtered-{width}.png"), full_page=True)  # type: ignore[attr-defined]
     rhea.get_by_test_id("queue-asker").select_option(f"rhea-{width}")  # type: ignore[attr-defined]
     assert rhea.get_by_test_id("queue-card").first.get_by_test_id("yours").count() == 1  # type: ignore[attr-defined]

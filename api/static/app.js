@@ -166,8 +166,9 @@ function feedbackBar(record) {
     } catch (e) { note.textContent = e.message.replace(/^Reason: /, ""); }
   }
   return el("p", { class: "feedback", "data-testid": "feedback" },
-    el("button", { class: "secondary", "data-testid": "thumbs-up", "aria-label": "Helpful", title: "Helpful", onclick: () => rate(true) }, "👍"),
-    el("button", { class: "secondary", "data-testid": "thumbs-down", "aria-label": "Not helpful", title: "Not helpful", onclick: () => { reason.hidden = send.hidden = false; reason.focus(); } }, "👎"),
+    // Words beside the thumbs: a machine without an emoji font draws them as empty boxes.
+    el("button", { class: "secondary", "data-testid": "thumbs-up", "aria-label": "Helpful", title: "Helpful", onclick: () => rate(true) }, "👍 Helpful"),
+    el("button", { class: "secondary", "data-testid": "thumbs-down", "aria-label": "Not helpful", title: "Not helpful", onclick: () => { reason.hidden = send.hidden = false; reason.focus(); } }, "👎 Not helpful"),
     " ", note, " ", reason, " ", send);
 }
 
@@ -569,7 +570,7 @@ async function openRecord(id) {
   for (const rv of r.reviews) box.append(el("p", { class: "muted" }, `${rv.decision} (version ${rv.version}) by ${rv.reviewer}: ${rv.reason || "no reason given"}`));
   if (state.user.role === "reviewer" && r.feedback.length) {
     box.append(el("div", { class: "card", "data-testid": "feedback-list" }, el("strong", {}, `Readers' ratings: ${r.helpful} helpful, ${r.unhelpful} not`),
-      el("ul", {}, r.feedback.map((f) => el("li", {}, `${f.helpful ? "👍" : "👎"} ${f.user} (version ${f.version}, ${new Date(f.created_at).toLocaleString()})${f.reason ? `: “${f.reason}”` : ""}`)))));
+      el("ul", {}, r.feedback.map((f) => el("li", {}, `${f.helpful ? "Helpful" : "Not helpful"}: ${f.user} (version ${f.version}, ${new Date(f.created_at).toLocaleString()})${f.reason ? `: “${f.reason}”` : ""}`)))));
   }
   const role = state.user.role;
   const canEdit = role === "reviewer" || (role === "consultant" && r.asker === state.user.name);
