@@ -60,9 +60,18 @@ def _skeleton(text: str, skip: list[tuple[int, int]] | None = None) -> tuple[str
     return "".join(chars), where
 
 
-def find_quote(page_text: str, quote: str) -> tuple[int, int, str] | None:
-    """The [start, end) character range of `quote` in `page_text`, and how it was found, or None."""
-    flat, where = _skeleton(page_text, line_number_spans(page_text))
+def page_skeleton(page_text: str) -> tuple[str, list[int]]:
+    """A page's letters and digits without its printed line numbers, with their places: what quotes are
+    matched against (built once a page, however many quotes are looked for on it)."""
+    return _skeleton(page_text, line_number_spans(page_text))
+
+
+def find_quote(
+    page_text: str, quote: str, skeleton: tuple[str, list[int]] | None = None
+) -> tuple[int, int, str] | None:
+    """The [start, end) character range of `quote` in `page_text`, and how it was found, or None;
+    `skeleton` is `page_skeleton(page_text)` when the caller has it already."""
+    flat, where = skeleton or page_skeleton(page_text)
     if not flat:
         return None
 
@@ -148,9 +157,10 @@ def locate(path: Path, page: int, quotes: list[str]) -> Geometry:
                 tp = p.get_textpage()
                 try:
                     text = tp.get_text_range()
+                    skeleton = page_skeleton(text)
                     located = []
                     for quote in quotes:
-                        found = None if rotated else find_quote(text, quote)
+                        found = None if rotated else find_quote(text, quote, skeleton)
                         if found is None:
                             located.append(Located())
                             continue

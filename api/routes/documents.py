@@ -207,8 +207,7 @@ def _metadata(desk: Desk, name: str, given: dict[str, object]) -> dict[str, obje
         "source": f"uploaded as {name}",
     }
     if row is not None:
-        keys = ("title", "issuing_body", "jurisdiction", "doc_type", "status", "year", "source", "licence")
-        meta |= {k: row[k] for k in keys if row[k] not in (None, "")}
+        meta |= {k: row[k] for k in (*EDITABLE, "licence") if row[k] not in (None, "")}
     meta |= {k: v for k, v in given.items() if v is not None}
     return {"file": name, **meta}
 
