@@ -60,6 +60,15 @@ def run_cmd(
     claims: Annotated[bool, typer.Option(help="Also validate the hallucination check on the claim pairs")] = True,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Index folder (default .regassist)")] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples")] = 1000,
+    pin: Annotated[
+        bool,
+        typer.Option(
+            "--pinned/--live",
+            help="Search only the bundled corpus's documents, at the versions its files hold (the corpus the sets "
+            "were written on), with its own BM25 statistics; --live searches everything the index holds",
+        ),
+    ] = True,
+    corpus_dir: Annotated[Path, typer.Option("--corpus", help="The bundled corpus folder to pin")] = Path("corpus"),
 ) -> None:
     """Answer every question of a set, score the answers and write JSON and an HTML report."""
     from rich.progress import Progress
@@ -67,10 +76,12 @@ def run_cmd(
     from assistant.service import Assistant
     from evals.evaluate import evaluate
     from evals.questions import resolve_set
+    from evals.runner import pinned_corpus
 
     try:
         path = resolve_set(question_set)
         assistant = Assistant(_index(data_dir))
+        pinned = pinned_corpus(corpus_dir, assistant.index.catalog) if pin else None
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task(f"{path.name}", total=None)
             result = evaluate(
@@ -81,6 +92,7 @@ def run_cmd(
                 claims,
                 resamples,
                 lambda i, n: bar.update(task, completed=i, total=n),
+                pinned,
             )
     except RegassistError as exc:
         err.print(f"[red]error:[/red] {exc}")

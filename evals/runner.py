@@ -6,13 +6,13 @@ import hashlib
 import json
 import platform
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.retrieval import Filters
 from assistant.service import Assistant
 from assistant.types import Answer, Evidence
 from evals.metrics import (
@@ -344,15 +344,20 @@ def run_set(
     """Ask every question, score it, and summarise; with `pinned`, in those document versions only."""
     t0 = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    records = []
-    only = Filters(document_id=tuple(pinned.values())) if pinned else None
-    for i, q in enumerate(questions, start=1):
-        answer = assistant.ask(q.question, only)
-        evidence = assistant.searcher.search(q.question, only, k=RETRIEVAL_K)
-        rec = score_question(q, answer, evidence, assistant.index.catalog)
-        records.append(rec)
-        if progress:
-            progress(i, len(questions), rec)
+    with tempfile.TemporaryDirectory(prefix="regassist-pinned-") as tmp:
+        if pinned:
+            # A view of the pinned versions with its own BM25 index: an upload since changes neither what
+            # is found nor its term statistics.
+            view = assistant.index.pinned(set(pinned.values()), Path(tmp))
+            assistant = Assistant(view, assistant.settings, assistant.chat, assistant.abstention)
+        records = []
+        for i, q in enumerate(questions, start=1):
+            answer = assistant.ask(q.question)
+            evidence = assistant.searcher.search(q.question, k=RETRIEVAL_K)
+            rec = score_question(q, answer, evidence, assistant.index.catalog)
+            records.append(rec)
+            if progress:
+                progress(i, len(questions), rec)
     return Run(
         set_path,
         records,

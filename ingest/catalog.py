@@ -315,3 +315,57 @@ def row_to_chunk(r: sqlite3.Row) -> Chunk:
         kind=r["kind"],
         meta=meta,
     )
+
+
+class PinnedCatalog(Catalog):
+    """A read-only view of a catalog holding only the given document versions, at a fixed generation.
+
+    An evaluation run reads the corpus it was defined on through it: a document uploaded since is not
+    in it, and every statistic derived from it (BM25's document frequencies and average length, the
+    acronyms the documents define) counts the pinned versions only."""
+
+    def __init__(self, live: Catalog, document_ids: Iterable[str]) -> None:
+        self.path = live.path
+        self._db = live._db
+        self.only = frozenset(document_ids)
+        self._params = tuple(sorted(self.only))
+        self._generation = live.generation()
+        self._in = f"({','.join('?' * len(self._params))})"
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        raise PermissionError("a pinned catalog is read-only: it is a snapshot for an evaluation run")
+        yield self._db  # pragma: no cover
+
+    def close(self) -> None:
+        """The live catalog owns the connection."""
+
+    def generation(self) -> int:
+        return self._generation
+
+    def document_by_file(self, file: str) -> sqlite3.Row | None:
+        row = super().document_by_file(file)
+        return row if row is not None and row["document_id"] in self.only else None
+
+    def document(self, document_id: str) -> sqlite3.Row | None:
+        return super().document(document_id) if document_id in self.only else None
+
+    def documents(self) -> list[sqlite3.Row]:
+        return [r for r in super().documents() if r["document_id"] in self.only]
+
+    def chunk_ids(self) -> set[str]:
+        q = f"SELECT chunk_id FROM chunks WHERE document_id IN {self._in}"
+        return {str(r[0]) for r in self._db.execute(q, self._params)}
+
+    def iter_chunk_texts(self) -> Iterator[tuple[str, str]]:
+        q = f"SELECT chunk_id, embed_text FROM chunks WHERE document_id IN {self._in} ORDER BY document_id, ordinal"
+        yield from ((str(r[0]), str(r[1])) for r in self._db.execute(q, self._params))
+
+    def chunks_by_id(self, ids: Iterable[str]) -> dict[str, Chunk]:
+        return {k: c for k, c in super().chunks_by_id(ids).items() if c.document_id in self.only}
+
+    def chunks_of_document(self, document_id: str) -> list[Chunk]:
+        return super().chunks_of_document(document_id) if document_id in self.only else []
+
+    def filter_mask_rows(self) -> list[sqlite3.Row]:
+        return [r for r in super().filter_mask_rows() if r["document_id"] in self.only]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ingest.catalog import Catalog
+from ingest.catalog import Catalog, PinnedCatalog
 from ingest.chunking import chunker_identity, document_id
 from ingest.embedding import EncodingEmbedder, make_embedder, runtime_of
 from ingest.errors import IndexMismatch, IngestError, NotFound
@@ -31,7 +31,7 @@ from ingest.loaders import SUPPORTED, LoadOptions
 from ingest.manifest import MANIFEST_NAME, load_manifest
 from ingest.settings import IngestSettings
 from ingest.types import Chunk, DocumentMeta
-from ingest.vectorstore import LEGACY_RUNTIME, ChromaStore, HNSWParams, IndexIdentity
+from ingest.vectorstore import LEGACY_RUNTIME, ChromaStore, HNSWParams, IndexIdentity, PinnedVectors
 
 if TYPE_CHECKING:
     from ingest.parsing import Parsed
@@ -294,6 +294,10 @@ class Index:
             self.lexical.build(self.catalog.iter_chunk_texts(), gen)
         return True
 
+    def pinned(self, document_ids: Collection[str], lexical_dir: Path) -> PinnedIndex:
+        """A read-only view of these document versions only, for an evaluation run (see PinnedIndex)."""
+        return PinnedIndex(self, document_ids, lexical_dir)
+
     # --- ingest -----------------------------------------------------------------------------
     def ingest(
         self,
@@ -457,3 +461,40 @@ class Index:
     def close(self) -> None:
         """Release the catalog connection."""
         self.catalog.close()
+
+
+class PinnedIndex(Index):
+    """A read-only view of some document versions of an index, for an evaluation run.
+
+    Its catalog, its dense search and its own BM25 index (built in `lexical_dir`) hold nothing else, so a
+    document uploaded since changes neither what is found nor how it is scored. It shares the live index's
+    connections and embedder, and refuses every write: reconciling a view against the whole collection
+    would delete the vectors of every document outside it."""
+
+    def __init__(self, live: Index, document_ids: Collection[str], lexical_dir: Path) -> None:
+        missing = sorted(d for d in document_ids if live.catalog.document(d) is None)
+        if missing:
+            raise NotFound(f"Document versions not in the index: {', '.join(missing)}")
+        self.__dict__.update(live.__dict__)
+        self.catalog = PinnedCatalog(live.catalog, document_ids)
+        self.vectors = PinnedVectors(live.vectors, sorted(document_ids))
+        self.lexical = LexicalIndex(lexical_dir)
+        self.lexical.build(self.catalog.iter_chunk_texts(), self.catalog.generation())
+
+    def _read_only(self) -> PermissionError:
+        return PermissionError("a pinned index is read-only: it is a snapshot for an evaluation run")
+
+    def reconcile(self) -> dict[str, int]:
+        raise self._read_only()
+
+    def refresh_lexical(self) -> bool:
+        return False  # its BM25 index is of the pinned versions, built once
+
+    def ingest(self, *args: Any, **kwargs: Any) -> IngestReport:
+        raise self._read_only()
+
+    def remove(self, document_id: str, refresh: bool = True) -> int:
+        raise self._read_only()
+
+    def close(self) -> None:
+        """The live index owns the connections."""

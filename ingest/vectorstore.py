@@ -164,3 +164,14 @@ class ChromaStore:
             for cid, v in zip(got["ids"], embs, strict=False):
                 out[cid] = np.asarray(v, dtype=np.float32)
         return out
+
+
+class PinnedVectors(ChromaStore):
+    """The same collection, searched among the given document versions only."""
+
+    def __init__(self, live: ChromaStore, document_ids: Sequence[str]) -> None:
+        self.__dict__.update(live.__dict__)
+        self._only: dict[str, Any] = {"document_id": {"$in": sorted(document_ids)}}
+
+    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        return super().query(vector, k, {"$and": [self._only, where]} if where else self._only)

@@ -9,6 +9,7 @@ from assistant.retrieval import Filters, HybridSearcher, RetrievalConfig
 from tests.conftest import DeskEnv
 from tests.test_api_review import EMA_TXT, Q_TXT
 
+ANNEX11 = "EC_EU-GMP-Annex11_computerised-systems_2011.pdf"
 PART11 = "FDA_guidance_Part11-electronic-records-signatures-scope-application_2003.pdf"
 TITLE = "Technical expectations for AI/ML in medicines (EMA summary)"
 
@@ -148,3 +149,67 @@ def test_evaluation_runs_are_pinned_to_the_bundled_corpus_versions(desk_env: Des
     assert env.wait_job(str(r.json()["id"]))["status"] == "done"
     with pytest.raises(RegassistError, match=f"{EMA_TXT} as bundled.*another version"):
         pinned_corpus(env.corpus, env.desk.index.catalog)
+
+
+def test_a_pinned_run_scores_passages_as_if_no_upload_had_happened(desk_env: DeskEnv) -> None:
+    """The pin is a snapshot, not a filter: an upload that floods the index with the question's words moves
+    the live index's BM25 statistics (document frequencies, average length), and a pinned view's search, its
+    scores and a whole pinned run's answers stay exactly as they were."""
+    import pytest
+
+    from evals.questions import Gold, Question
+    from evals.runner import pinned_corpus, run_set
+
+    env = desk_env
+    index, live_assistant = env.desk.index, env.desk.assistant
+    question = "How often are the audit trails reviewed, and who reviews them?"
+    pins = pinned_corpus(env.corpus, index.catalog)
+    only = Filters(document_id=tuple(pins.values()))
+    questions = [
+        Question("pin-1", question, True, "", (Gold(PART11, 1, "audit trail"),), (), "lookup"),
+        Question(
+            "pin-2", "What does Annex 11 require of audit trails?", True, "", (Gold(ANNEX11, 2, "audit"),), (), "lookup"
+        ),
+    ]
+
+    Found = list[tuple[tuple[str, ...], float, float]]
+
+    def pinned_search(tmp: str) -> Found:
+        view = index.pinned(set(pins.values()), env.root / tmp)
+        found = HybridSearcher(view, RetrievalConfig(fusion="convex")).search(question)
+        return [
+            (tuple(c.chunk_id for c in e.chunks), round(e.dense_score, 6), round(e.lexical_score, 6)) for e in found
+        ]
+
+    def live_search() -> Found:
+        found = HybridSearcher(index, RetrievalConfig(fusion="convex")).search(question, only)
+        return [
+            (tuple(c.chunk_id for c in e.chunks), round(e.dense_score, 6), round(e.lexical_score, 6)) for e in found
+        ]
+
+    set_path = env.root / "pin.jsonl"
+    set_path.write_text("\n".join(q.question for q in questions))  # the run records the set's hash
+
+    def run() -> list[dict[str, object]]:
+        records = run_set(live_assistant, questions, set_path, resamples=10, pinned=pins).records
+        return [{k: v for k, v in r.items() if k != "latency_ms"} for r in records]
+
+    view_before, live_before, run_before = pinned_search("pin-a"), live_search(), run()
+    flood = "\n".join(f"Audit trails are reviewed every week by the QA lead, says procedure {i}." for i in range(400))
+    r = env.client.post(
+        "/api/documents",
+        params={"filename": "audit-trail-sop.txt"},
+        content=flood.encode(),
+        headers={**env.auth("admin"), "content-type": "text/plain"},
+    )
+    assert env.wait_job(str(r.json()["id"]))["status"] == "done"
+    assert live_search() != live_before  # filtering the live index by document id still moves its scores
+    assert pinned_search("pin-b") == view_before
+    assert run() == run_before
+
+    view = index.pinned(set(pins.values()), env.root / "pin-c")
+    assert {d["file"] for d in view.catalog.documents()} == set(pins)
+    assert "audit-trail-sop.txt" in {d["file"] for d in index.catalog.documents()}
+    with pytest.raises(PermissionError, match="read-only"):
+        view.remove(pins[PART11])
+    assert index.catalog.document(pins[PART11]) is not None
