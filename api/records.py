@@ -107,9 +107,20 @@ def visible(who: Principal) -> Select[Record]:
     return q if who.can("records.read_all") else q.where(Record.asker_id == who.id)
 
 
-def get(session: Session, who: Principal, record_id: str) -> Record:
-    """One record the user may see (someone else's draft is reported as absent, not forbidden)."""
-    record = session.scalar(visible(who).where(Record.id == record_id))
+def readable(who: Principal) -> Select[Record]:
+    """Records this user may read: those they may see, and every approved answer for those who read the
+    library (which lists them). Reading is all it allows; writes go through `visible`."""
+    q = visible(who)
+    if who.can("records.read_all") or not who.can("library"):
+        return q
+    q = select(Record).options(selectinload(Record.versions), selectinload(Record.citations))
+    return q.where(or_(Record.asker_id == who.id, Record.status == "approved"))
+
+
+def get(session: Session, who: Principal, record_id: str, reading: bool = False) -> Record:
+    """One record the user may see, or with `reading` read (someone else's draft is reported as absent,
+    not forbidden)."""
+    record = session.scalar((readable(who) if reading else visible(who)).where(Record.id == record_id))
     if record is None:
         raise NotFound(f"No answer record '{record_id}'")
     return record

@@ -48,6 +48,11 @@ def record_detail(r: Record, who: Principal | None = None) -> RecordDetail:
     """A record with its history and full provenance; its readers' ratings, all of them for those who
     read feedback, the viewer's own otherwise."""
     shown = [f for f in r.feedback if who is not None and (who.can("feedback.read") or f.user_id == who.id)]
+    # Someone reading another's approved answer from the library sees what was approved, and its approval:
+    # not the drafts before it or the reasons they were sent back.
+    whole = who is None or who.can("records.read_all") or r.asker_id == who.id
+    versions = r.versions if whole else [v for v in r.versions if v.version == r.current_version]
+    reviews = r.reviews if whole else [x for x in r.reviews if x.version == r.current_version]
     return RecordDetail(
         **record_out(r).model_dump(),
         versions=[
@@ -55,12 +60,12 @@ def record_detail(r: Record, who: Principal | None = None) -> RecordDetail:
                 version=v.version,
                 text=v.text,
                 claims=v.claims,
-                diff=v.diff,
+                diff=v.diff if whole else "",
                 note=v.note,
                 author=v.author.name if v.author else "assistant",
                 created_at=v.created_at,
             )
-            for v in r.versions
+            for v in versions
         ],
         reviews=[
             ReviewOut(
@@ -71,7 +76,7 @@ def record_detail(r: Record, who: Principal | None = None) -> RecordDetail:
                 documents=x.documents,
                 created_at=x.created_at,
             )
-            for x in r.reviews
+            for x in reviews
         ],
         answer=r.answer,
         settings=r.settings,

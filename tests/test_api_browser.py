@@ -172,6 +172,23 @@ def test_ask_cite_review_approve_export_in_the_browser(served: tuple[str, str], 
         r"\[1\] EU GMP Annex 11: Computerised Systems, section 9, page 4\. “Audit trails need to be available", text
     )
 
+    # A staff member finds carla's approved answer in the library, opens it and its cited page, and rates
+    # it: they read what was approved, with nothing to edit or decide.
+    stan = _sign_in(browser, url, _add_user(admin, "stan", "staff"))
+    stan.get_by_role("button", name="Library").click()  # type: ignore[attr-defined]
+    stan.get_by_test_id("library").get_by_text(Q_PDF).click()  # type: ignore[attr-defined]
+    record = stan.get_by_test_id("record-answer")  # type: ignore[attr-defined]
+    record.get_by_test_id("status").wait_for()
+    assert record.get_by_test_id("status").inner_text() == "approved"
+    assert "Audit trails need to be available" in record.inner_text()
+    assert stan.get_by_test_id("edit-text").count() == 0 and stan.get_by_test_id("approve").count() == 0  # type: ignore[attr-defined]
+    record.get_by_test_id("cite-1").first.click()
+    stan.locator("[data-testid=highlight-box][data-n='1']").first.wait_for()  # type: ignore[attr-defined]
+    stan.locator("#source-close").click()  # type: ignore[attr-defined]
+    record.get_by_test_id("thumbs-up").click()
+    stan.wait_for_function("document.querySelector('[data-testid=feedback-note]').textContent.startsWith('Thank you')")  # type: ignore[attr-defined]
+    stan.screenshot(path=str(SHOTS / "desk-5-reader-rates.png"), full_page=True)  # type: ignore[attr-defined]
+
 
 def test_refusals_and_unsupported_sentences_are_shown_plainly(served: tuple[str, str], browser: object) -> None:
     url, admin_token = served

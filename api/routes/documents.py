@@ -367,7 +367,7 @@ def citation_page(
     who: DocReader,
     page: Annotated[int | None, Query(ge=1, le=100_000, description="Another page of the same document")] = None,
 ) -> PageOut:
-    record = records.get(session, who, record_id)
+    record = records.get(session, who, record_id, reading=True)
     cited = next((c for c in record.citations if c.n == n), None)
     if cited is None:
         raise NotFound(f"Answer '{record_id}' has no citation [{n}]")

@@ -60,7 +60,7 @@ def queue(desk: DeskDep, session: SessionDep, who: ReviewUser) -> list[RecordOut
 
 @router.get("/records/{record_id}", response_model=RecordDetail, summary="One answer with versions and provenance")
 def get_record(record_id: str, session: SessionDep, who: UserDep) -> RecordDetail:
-    return record_detail(records.get(session, who, record_id), who)
+    return record_detail(records.get(session, who, record_id, reading=True), who)
 
 
 @router.post("/records/{record_id}/edit", response_model=RecordDetail, summary="Edit: a new version, re-verified")
@@ -102,7 +102,7 @@ def give_feedback(
     if not body.helpful and not body.reason.strip():
         raise BadInput("reason: say what was wrong with the answer, so a reviewer can act on it")
     write_lock(session)  # one rating per person and answer, however many clicks arrive at once
-    record = records.get(session, who, record_id)
+    record = records.get(session, who, record_id, reading=True)
     session.scalar(select(Record.id).where(Record.id == record.id).with_for_update())
     row = session.scalar(select(Feedback).where(Feedback.record_id == record.id, Feedback.user_id == who.id))
     if row is None:
