@@ -187,7 +187,7 @@ def test_ask_cite_review_approve_export_in_the_browser(served: tuple[str, str], 
     stan.locator("#source-close").click()  # type: ignore[attr-defined]
     record.get_by_test_id("thumbs-up").click()
     stan.wait_for_function("document.querySelector('[data-testid=feedback-note]').textContent.startsWith('Thank you')")  # type: ignore[attr-defined]
-    stan.screenshot(path=str(SHOTS / "desk-5-reader-rates.png"), full_page=True)  # type: ignore[attr-defined]
+    stan.screenshot(path=str(SHOTS / "desk-9-reader-rates.png"), full_page=True)  # type: ignore[attr-defined]
 
 
 def test_refusals_and_unsupported_sentences_are_shown_plainly(served: tuple[str, str], browser: object) -> None:
