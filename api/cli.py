@@ -64,6 +64,7 @@ def ingest(
     """Ingest regulatory documents into the index."""
     from tqdm import tqdm
 
+    from ingest.onnx_model import prepare
     from ingest.pipeline import FileResult, Index, expand_paths
 
     settings = _settings(data_dir)
@@ -72,6 +73,7 @@ def ingest(
         err.print(f"[red]error:[/red] no such file or folder: {', '.join(map(str, missing))}")
         raise typer.Exit(2)
     try:
+        prepare(settings.embed_backend, settings.embed_model, settings.embed_precision, settings.model_cache)
         if rebuild:
             Index.wipe(settings)
         index = Index(settings)

@@ -151,3 +151,15 @@ def quantize_int8(fp32: str, out: str) -> None:
     tmp = Path(f"{out}.{os.getpid()}.tmp")
     quantize_dynamic(fp32, str(tmp), per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
     os.replace(tmp, out)
+
+
+def prepare(backend: str, model: str, precision: str, cache_dir: Path | None) -> None:
+    """Make the ONNX file now, if the onnx backend will need one and it is not cached. A command that is
+    about to ingest calls this before it loads anything else: the child that makes the file imports torch
+    and peaks at about 910 MB, and beside a process with Chroma loaded and a parse worker running, the
+    first ingest's process tree passed 1 GB."""
+    if backend != "onnx":
+        return
+    from ingest.model_files import resolve_model_path
+
+    ensure_onnx(resolve_model_path(model), cache_dir or default_cache_dir(), precision)

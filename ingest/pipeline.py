@@ -353,6 +353,10 @@ class Index:
             meta = metas[f.name] if metas and f.name in metas else manifests[f.parent].get(f.name)
             todo.append((f, data, meta, None if existing is None else existing["document_id"]))
 
+        if todo:
+            # The embedder first, before the parse worker starts: a first run makes the ONNX file in a child
+            # that imports torch, and that child alongside the parse worker took the process tree past 1 GB.
+            _ = self.embedder
         for item, parsed_or_error in self._parse_all(todo):
             f, _data, _meta, old_id = item
             if isinstance(parsed_or_error, IngestError):
