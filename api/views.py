@@ -78,7 +78,9 @@ def record_detail(r: Record, who: Principal | None = None) -> RecordDetail:
             )
             for x in reviews
         ],
-        answer=r.answer,
+        # The assistant's first draft and everything it retrieved stay with the asker and reviewers too: for
+        # an answer a reviewer edited, it is text that was not approved.
+        answer=r.answer if whole else {},
         settings=r.settings,
         feedback=[
             FeedbackOut(

@@ -74,6 +74,7 @@ def test_library_readers_open_and_rate_anyones_approved_answer_and_only_read_it(
     assert seen["text"] == draft_text and seen["status"] == "approved"
     assert [v["version"] for v in seen["versions"]] == [2] and seen["versions"][0]["diff"] == ""
     assert [(x["decision"], x["version"]) for x in seen["reviews"]] == [("approved", 2)]
+    assert seen["answer"] == {} and rec["text"] not in json.dumps(seen)  # not the assistant's unedited draft
     # The asker still sees the whole history.
     mine = env.client.get(f"/api/records/{rid}", headers=env.auth("consultant")).json()
     assert [v["version"] for v in mine["versions"]] == [1, 2]
