@@ -101,20 +101,22 @@ def create(
     return record
 
 
+def _records() -> Select[Record]:
+    return select(Record).options(selectinload(Record.versions), selectinload(Record.citations))
+
+
 def visible(who: Principal) -> Select[Record]:
     """Records this user may see: their own, or all of them for reviewers and admins."""
-    q = select(Record).options(selectinload(Record.versions), selectinload(Record.citations))
+    q = _records()
     return q if who.can("records.read_all") else q.where(Record.asker_id == who.id)
 
 
 def readable(who: Principal) -> Select[Record]:
     """Records this user may read: those they may see, and every approved answer for those who read the
     library (which lists them). Reading is all it allows; writes go through `visible`."""
-    q = visible(who)
     if who.can("records.read_all") or not who.can("library"):
-        return q
-    q = select(Record).options(selectinload(Record.versions), selectinload(Record.citations))
-    return q.where(or_(Record.asker_id == who.id, Record.status == "approved"))
+        return visible(who)
+    return _records().where(or_(Record.asker_id == who.id, Record.status == "approved"))
 
 
 def get(session: Session, who: Principal, record_id: str, reading: bool = False) -> Record:

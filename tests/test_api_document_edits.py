@@ -159,6 +159,7 @@ def test_a_pinned_run_scores_passages_as_if_no_upload_had_happened(desk_env: Des
 
     from evals.questions import Gold, Question
     from evals.runner import pinned_corpus, run_set
+    from ingest.pipeline import Index
 
     env = desk_env
     index, live_assistant = env.desk.index, env.desk.assistant
@@ -174,18 +175,17 @@ def test_a_pinned_run_scores_passages_as_if_no_upload_had_happened(desk_env: Des
 
     Found = list[tuple[tuple[str, ...], float, float]]
 
-    def pinned_search(tmp: str) -> Found:
-        view = index.pinned(set(pins.values()), env.root / tmp)
-        found = HybridSearcher(view, RetrievalConfig(fusion="convex")).search(question)
+    def search(searched: Index, filters: Filters | None = None) -> Found:
+        found = HybridSearcher(searched, RetrievalConfig(fusion="convex")).search(question, filters)
         return [
             (tuple(c.chunk_id for c in e.chunks), round(e.dense_score, 6), round(e.lexical_score, 6)) for e in found
         ]
 
+    def pinned_search(tmp: str) -> Found:
+        return search(index.pinned(set(pins.values()), env.root / tmp))
+
     def live_search() -> Found:
-        found = HybridSearcher(index, RetrievalConfig(fusion="convex")).search(question, only)
-        return [
-            (tuple(c.chunk_id for c in e.chunks), round(e.dense_score, 6), round(e.lexical_score, 6)) for e in found
-        ]
+        return search(index, only)
 
     set_path = env.root / "pin.jsonl"
     set_path.write_text("\n".join(q.question for q in questions))  # the run records the set's hash
