@@ -98,7 +98,7 @@ def create_app(desk: Desk, close_on_shutdown: bool = True) -> FastAPI:
             checks["database"] = f"error: {exc}"
         docs = len(desk.index.catalog.documents())
         checks["documents"] = docs
-        checks["jobs_pending"] = desk.jobs.queue.unfinished_tasks
+        checks["jobs_pending"] = desk.jobs.unfinished()
         ready = checks["database"] == "ok" and docs > 0
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.desk_cli import audit_app, serve, users_app
+from api.desk_cli import audit_app, serve, users_app, worker
 from evals.cli import eval_app
 from ingest.errors import RegassistError
 
@@ -33,6 +33,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
 app.command()(serve)
+app.command()(worker)
 out = Console()
 err = Console(stderr=True)
 

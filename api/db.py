@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# PostgreSQL advisory lock keys: migrations, the desk's serialised writes (below), and job claims (api.jobs).
+MIGRATE_LOCK = 7263
 
 
 def make_engine(url: str) -> Engine:
@@ -50,6 +52,8 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (a no-op when it is there already)."""
     cfg = alembic_config(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # several processes starting at once migrate one at a time
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -75,11 +79,11 @@ def write_lock(session: Session) -> None:
 SERIAL_LOCK = 7264
 
 
-def serialise(session: Session) -> None:
-    """Hold the desk's one serialising lock until the session's transaction ends: SQLite's write lock, or
-    on PostgreSQL a transaction-scoped advisory lock (rows need not exist to be locked)."""
+def serialise(session: Session, key: int = SERIAL_LOCK) -> None:
+    """Hold a serialising lock until the session's transaction ends: SQLite's write lock, or on PostgreSQL
+    the transaction-scoped advisory lock `key` (rows need not exist to be locked)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SERIAL_LOCK})
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     else:
         write_lock(session)
 

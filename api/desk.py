@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from api.audit import append
 from api.auth import Principal, bootstrap_admin, hash_token
-from api.db import Database, migrate
+from api.db import Database, migrate, serialise
 from api.errors import RateLimited
 from api.jobs import JobRunner
-from api.models import User
+from api.models import Job, User
 from api.pages import Originals, PageImages
 from api.settings import ApiSettings
 from api.sources import check_sources
@@ -79,14 +79,23 @@ class Desk:
         with self.db.session() as session:
             created, token = bootstrap_admin(session, s.admin_token.get_secret_value() if s.admin_token else None)
         self.check_sources()
-        self.jobs.start()
+        if s.run_jobs:
+            self.jobs.start()
         job = None
         if not self.index.catalog.documents() and s.corpus_dir.is_dir():
             with self.db.session() as session:
-                admin = session.scalars(select(User).where(User.role == "admin").order_by(User.id)).first()
-                assert admin is not None
-                admin_id = admin.id
-            job = self.jobs.submit("ingest", admin_id, {"paths": [str(s.corpus_dir.resolve())]}).id
+                # Several service processes may start at once on one database: the first queues the corpus.
+                serialise(session)
+                pending = session.scalar(
+                    select(Job.id).where(Job.kind == "ingest", Job.status.in_(("queued", "running"))).limit(1)
+                )
+                if pending is None:
+                    admin = session.scalars(select(User).where(User.role == "admin").order_by(User.id)).first()
+                    assert admin is not None
+                    new = self.jobs.submit_in(session, "ingest", admin.id, {"paths": [str(s.corpus_dir.resolve())]})
+                    job = new.id
+            if job is not None:
+                self.jobs.notify()
         return Startup(created, token, job)
 
     def close(self) -> None:

@@ -116,6 +116,46 @@ def serve(
     )
 
 
+def worker(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Run background jobs (ingest, removal, evaluation) from the desk's database until stopped.
+
+    Any number of workers, on this machine or others, share one database: each takes the next job, and a
+    job whose worker dies is taken again. They need the same index as the service: the catalog and data
+    folder, and the Chroma server (REGASSIST_CHROMA_URL) when the service uses one. SIGTERM or Ctrl-C
+    finishes the current job and stops.
+    """
+    import signal
+
+    from api.desk import Desk
+    from ingest.settings import IngestSettings
+
+    settings = _api_settings(data_dir, database_url).model_copy(update={"run_jobs": False})
+    if not IngestSettings().chroma_url:
+        err.print(
+            "[red]error:[/red] a worker beside the service needs a Chroma server: set REGASSIST_CHROMA_URL "
+            "(`chroma run --path DIR`) for both. Two processes must not open one embedded Chroma folder; "
+            "without a server, the service's own worker thread runs the jobs."
+        )
+        raise typer.Exit(2)
+    try:
+        desk = Desk(settings)
+        desk.index.embedder  # noqa: B018  (load the model, and make its ONNX file, before taking work)
+    except RegassistError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+    def stop(_sig: int, _frame: object) -> None:
+        out.print("regassist worker: stopping after the current job")
+        desk.jobs.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    out.print(f"regassist worker {desk.jobs.name}: taking jobs from {desk.db.engine.url.render_as_string()}")
+    sys.stdout.flush()
+    desk.jobs.run_forever()
+    desk.close()
+
+
 @audit_app.command("verify")
 def audit_verify(
     data_dir: DataDir = None,

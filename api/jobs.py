@@ -1,52 +1,103 @@
-"""Work off the request path: one worker thread runs ingest, removal and evaluation jobs.
+"""Work off the request path: ingest, removal and evaluation jobs, claimed from the database by any worker.
 
-Ingests and removals go before evaluation runs (an admin's upload never waits behind benchmarks), each
-kind in the order submitted. A cancelled evaluation stops at its next progress report.
+The jobs table is the queue. A worker (the service's own thread, or a `regassist worker` process on this
+machine or another) claims the next job in one short transaction under the desk's claim lock (SQLite's write
+lock, or a PostgreSQL advisory lock, with `FOR UPDATE SKIP LOCKED` on the row), marks it running with its
+name and a lease, renews the lease while it works, and records the result. Ingests and removals go before
+evaluation runs (an admin's upload never waits behind benchmarks), each kind in the order submitted, and
+only one job that writes the index runs at a time, whichever worker holds it; evaluations run beside it.
 
-The worker has its own Index on the same folder (its own catalog connection), so a long ingest never
-holds anything a question needs; the query side picks up the new generation when the catalog switches.
+A job whose worker dies goes back to the queue: at once when the worker was a process on this machine that
+no longer exists, and otherwise when its lease lapses. Ingest is idempotent (unchanged files are skipped and
+`reconcile` finishes what a killed run left), so running a job again is safe. A job taken
+`job_max_attempts` times without finishing fails rather than kill workers for ever. A cancelled evaluation
+stops at its next progress report, in whichever process runs it.
+
+Why not a queue library: procrastinate, the maintained PostgreSQL queue, has no SQLite mode, and the
+embedded single-process desk must keep working on a SQLite file with no other service; two queues would
+behave differently in exactly the failures that matter. The jobs table already carries what people see
+(progress, result, who asked), and a killed worker's job is retried by application code in procrastinate
+too (its stalled-job query). So the queue is this table, claimed with `SKIP LOCKED` where the engine has it.
+
+A worker has its own Index on the same folder (its own catalog connection), so a long ingest never holds
+anything a question needs; the query side picks up the new generation when the catalog switches.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import queue
+import os
 import shutil
+import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select, update
 
 from api.audit import append
+from api.db import serialise
 from api.models import Job, User
 from ingest.errors import RegassistError
 from ingest.pipeline import FileResult, Index, expand_paths
 from ingest.types import DocumentMeta
 
 if TYPE_CHECKING:
+    from sqlalchemy import CursorResult
     from sqlalchemy.orm import Session
 
     from api.desk import Desk
 
 log = logging.getLogger("regassist.jobs")
 
+# Jobs that write the index: one at a time across all workers.
+INDEX_KINDS = ("ingest", "remove")
+# The advisory lock key under which workers claim jobs (apart from the audit's, so claims never wait on it).
+CLAIM_LOCK = 7265
+
+
+def _aware(t: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were written in UTC."""
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def _process_gone(worker: str) -> bool:
+    """Whether a worker name ("host:pid:nonce") is a process on this machine that no longer exists."""
+    host, _, rest = worker.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # another runner in this process: only its lease can tell
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
 
 class JobRunner:
-    """A queue of job ids and the thread that works through it."""
+    """Claims jobs from the database and runs them, one at a time, in a thread."""
 
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
-        # (priority, sequence, job id): 0 for ingest and removal, 1 for evaluation, 2 for the stop signal.
-        self.queue: queue.PriorityQueue[tuple[int, int, str | None]] = queue.PriorityQueue()
-        self._seq = itertools.count()
-        self._cancelled: set[str] = set()
+        s = desk.settings
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease = timedelta(seconds=s.job_lease_s)
+        self.poll_s = s.job_poll_s
+        self.max_attempts = s.job_max_attempts
         self.thread = threading.Thread(target=self._loop, name="regassist-jobs", daemon=True)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._lost: set[str] = set()
         self._index: Index | None = None
 
     @property
@@ -57,25 +108,26 @@ class JobRunner:
         return self._index
 
     def start(self) -> None:
-        """Start the worker and requeue jobs a previous process left unfinished."""
-        with self.desk.db.session() as s:
-            for job in s.scalars(select(Job).where(Job.status.in_(("queued", "running"))).order_by(Job.created_at)):
-                job.status = "queued"
-                self._put(job.kind, job.id)
+        """Start the worker thread (jobs a dead worker left are taken again as they are claimed)."""
         self.thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the worker to stop after its current job (safe from a signal handler)."""
+        self._stopping.set()
+        self._wake.set()
+
     def stop(self) -> None:
-        """Finish the current job and stop; queued jobs stay queued in the database for the next start."""
-        while True:
-            try:
-                self.queue.get_nowait()
-                self.queue.task_done()
-            except queue.Empty:
-                break
-        self.queue.put((2, next(self._seq), None))
-        self.thread.join(timeout=600)
+        """Finish the current job and stop; queued jobs stay queued in the database for any worker."""
+        self.request_stop()
+        if self.thread.is_alive():
+            self.thread.join(timeout=600)
         if self._index is not None:
             self._index.close()
+            self._index = None
+
+    def run_forever(self) -> None:
+        """Work in the calling thread until `request_stop` (the `regassist worker` command's signal handler)."""
+        self._loop()
 
     def submit(self, kind: str, user_id: int, params: dict[str, Any]) -> Job:
         """Queue a job; returns it as stored."""
@@ -85,60 +137,148 @@ class JobRunner:
         return job
 
     def submit_in(self, session: Session, kind: str, user_id: int, params: dict[str, Any]) -> Job:
-        """Add a job to the caller's transaction; it is queued only by `enqueue`, once that has committed."""
+        """Add a job to the caller's transaction; a worker can take it once that has committed."""
         job = Job(id=uuid.uuid4().hex, kind=kind, status="queued", created_by=user_id, params=params)
         session.add(job)
         session.flush()
         return job
 
     def enqueue(self, job: Job) -> None:
-        """Hand a committed job to the worker."""
-        self._put(job.kind, job.id)
+        """Tell this process's worker that a committed job is waiting (others find it when they next look)."""
+        self.notify()
 
-    def _put(self, kind: str, job_id: str) -> None:
-        self.queue.put((1 if kind == "eval" else 0, next(self._seq), job_id))
+    def notify(self) -> None:
+        """Wake this process's worker to look for work now rather than at its next poll."""
+        self._wake.set()
 
-    def cancel(self, job_id: str) -> None:
-        """Stop a job: a queued one is skipped, a running one stops at its next progress report."""
-        self._cancelled.add(job_id)
+    def pending(self) -> list[tuple[str, str]]:
+        """Queued jobs as (id, kind), in the order workers will take them."""
+        with self.desk.db.session() as s:
+            return [(j.id, j.kind) for j in s.scalars(self._queued_in_order())]
 
-    def wait_idle(self) -> None:
-        """Block until every queued job is done (tests and first start)."""
-        self.queue.join()
+    def unfinished(self) -> int:
+        """Jobs queued or running."""
+        with self.desk.db.session() as s:
+            q = select(func.count()).select_from(Job).where(Job.status.in_(("queued", "running")))
+            return int(s.scalar(q) or 0)
+
+    def wait_idle(self, timeout_s: float = 900.0) -> None:
+        """Block until no job is queued or running (tests and first start); TimeoutError after timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        while self.unfinished():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"jobs still unfinished after {timeout_s:.0f} s")
+            time.sleep(0.05)
+
+    # --- claiming ---------------------------------------------------------------------------------
+    @staticmethod
+    def _queued_in_order() -> Any:
+        return (
+            select(Job)
+            .where(Job.status == "queued")
+            .order_by(case((Job.kind == "eval", 1), else_=0), Job.created_at, Job.id)
+        )
+
+    def claim(self) -> str | None:
+        """Take the next job this worker may run, or None. Requeues (or fails) jobs of dead workers first."""
+        now = datetime.now(UTC)
+        with self.desk.db.session() as s:
+            serialise(s, CLAIM_LOCK)
+            writer_running = False
+            for held in s.scalars(select(Job).where(Job.status == "running")):
+                if self._abandoned(held, now):
+                    log.warning("job %s: its worker %s stopped without finishing it", held.id, held.claimed_by)
+                    if held.attempts >= self.max_attempts:
+                        held.status, held.finished_at = "failed", now
+                        held.error = (
+                            f"its worker stopped without finishing it {held.attempts} times "
+                            f"(last {held.claimed_by}); not tried again"
+                        )
+                        continue
+                    held.status, held.claimed_by = "queued", None
+                elif held.kind in INDEX_KINDS:
+                    writer_running = True
+            s.flush()
+            q = self._queued_in_order().limit(1)
+            if writer_running:
+                q = q.where(Job.kind.not_in(INDEX_KINDS))
+            if s.get_bind().dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            job: Job | None = s.scalars(q).first()
+            if job is None:
+                return None
+            job.status, job.claimed_by, job.heartbeat_at = "running", self.name, now
+            job.attempts = (job.attempts or 0) + 1
+            return str(job.id)
+
+    def _abandoned(self, job: Job, now: datetime) -> bool:
+        if job.claimed_by is None or job.heartbeat_at is None:
+            return True  # a job left running before leases existed
+        if job.claimed_by == self.name:
+            return False
+        return _process_gone(job.claimed_by) or _aware(job.heartbeat_at) < now - self.lease
+
+    def _renew(self, job_id: str, done: threading.Event) -> None:
+        """Renew the lease every lease/3 until the job ends; note it if another worker took the job."""
+        every = self.lease.total_seconds() / 3
+        while not done.wait(every):
+            with self.desk.db.session() as s:
+                renewed = s.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.claimed_by == self.name)
+                    .values(heartbeat_at=datetime.now(UTC))
+                )
+            if not cast("CursorResult[Any]", renewed).rowcount:
+                self._lost.add(job_id)
+                return
 
     # --- the worker -------------------------------------------------------------------------------
     def _loop(self) -> None:
-        while True:
-            _, _, job_id = self.queue.get()
+        while not self._stopping.is_set():
+            self._wake.clear()  # before looking, so a job submitted while we look wakes the next wait
             try:
-                if job_id is None:
-                    return
+                job_id = self.claim()
+            except Exception:  # the database went away for a moment: try again at the next look
+                log.error("claiming a job failed:\n%s", traceback.format_exc())
+                job_id = None
+            if job_id is None:
+                self._wake.wait(self.poll_s)
+                continue
+            done = threading.Event()
+            renew = threading.Thread(target=self._renew, args=(job_id, done), name="regassist-lease", daemon=True)
+            renew.start()
+            try:
                 self._run(job_id)
             finally:
-                self.queue.task_done()
+                done.set()
+                renew.join()
 
     def _progress(self, job_id: str) -> Callable[[int, int], None]:
-        def update(done: int, total: int) -> None:
-            if job_id in self._cancelled:
-                raise Cancelled(f"job {job_id} was cancelled")
+        def update_progress(done: int, total: int) -> None:
+            if job_id in self._lost:
+                raise LeaseLost(f"job {job_id} was taken by another worker after this one's lease lapsed")
             with self.desk.db.session() as s:
                 job = s.get(Job, job_id)
-                if job is not None:
-                    job.done, job.total = done, total
+                if job is None:
+                    return
+                if job.status == "cancelled":
+                    raise Cancelled(f"job {job_id} was cancelled")
+                job.done, job.total = done, total
 
-        return update
+        return update_progress
 
     def _run(self, job_id: str) -> None:
         with self.desk.db.session() as s:
             job = s.get(Job, job_id)
-            if job is None or job.status not in ("queued", "running"):
-                return
-            job.status = "running"
+            assert job is not None
             kind, params, user_id = job.kind, dict(job.params), job.created_by
         try:
             handler = {"ingest": self._ingest, "remove": self._remove, "eval": self._eval}[kind]
             result = handler(job_id, params, user_id)
             status, error = "done", None
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            return  # the job is another worker's now; leave its row alone
         except Cancelled as exc:
             result, status, error = None, "cancelled", str(exc)
         except RegassistError as exc:
@@ -149,6 +289,10 @@ class JobRunner:
         with self.desk.db.session() as s:
             job = s.get(Job, job_id)
             assert job is not None
+            if job.claimed_by != self.name:
+                return  # taken by another worker while this one stalled
+            if job.status == "cancelled":  # cancelled after its last progress report: it stays cancelled
+                status, result = "cancelled", None
             job.status, job.result, job.error = status, result, error
             job.finished_at = datetime.now(UTC)
 
@@ -248,6 +392,10 @@ class JobRunner:
 
 class Cancelled(RegassistError):
     """A job stopped because someone cancelled it."""
+
+
+class LeaseLost(RegassistError):
+    """This worker's lease on a job lapsed and another worker took the job."""
 
 
 class IngestFailed(RegassistError):

@@ -47,6 +47,15 @@ class ApiSettings(BaseSettings):
     # from 3.8 s (no cap) to 1.2 s (cap 2), throughput unchanged (benchmarks/api_load.py). Raise it for a
     # remote LLM backend, whose answers mostly wait on the network.
     max_concurrent_answers: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=256)
+    # Background jobs (ingest, removal, evaluation) live in the database's jobs table; any worker takes any
+    # job: the service's own worker thread (run_jobs) and every `regassist worker` process. A worker renews
+    # its lease on a running job every job_lease_s / 3; a job whose lease lapses (its worker was killed) goes
+    # back to the queue at once if the worker was on this machine and is gone, after job_lease_s otherwise,
+    # and fails after job_max_attempts takes. Idle workers look for work every job_poll_s.
+    run_jobs: bool = Field(default=True, description="Run a worker thread in the service process")
+    job_lease_s: float = Field(default=30.0, gt=0)
+    job_poll_s: float = Field(default=1.0, gt=0)
+    job_max_attempts: int = Field(default=3, ge=1)
 
     @property
     def db_url(self) -> str:

@@ -279,13 +279,16 @@ class Index:
     def refresh_lexical(self) -> bool:
         """Rebuild the lexical index if the catalog changed since it was built; load it otherwise.
 
-        Two Index objects on one folder (the service's query side and its ingest worker) share a lock, so
-        the new generation is built once and the other side loads it.
+        Every Index on one folder (the service's query side and its worker thread, other service processes
+        and `regassist worker`s on this machine) takes the folder's lock, a thread lock and then a lock file,
+        so the new generation is built once and the others load it.
         """
+        from filelock import FileLock
+
         gen = self.catalog.generation()
         if self.lexical.generation == gen:
             return False
-        with _folder_lock(self.data_dir):
+        with _folder_lock(self.data_dir), FileLock(self.data_dir / "lexical.lock"):
             gen = self.catalog.generation()
             if self.lexical.generation == gen:
                 return False

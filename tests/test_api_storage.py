@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
-import shutil
 import sqlite3
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +12,7 @@ from sqlalchemy import inspect, text
 
 from api.db import Database, migrate
 from api.models import Base
-from tests.conftest import DeskEnv, free_port
+from tests.conftest import DeskEnv
 from tests.test_api_review import Q_PDF
 
 
@@ -35,7 +28,7 @@ def test_migrations_build_the_models_schema_on_sqlite(tmp_path: Path) -> None:
     assert _diff(db) == []
     with db.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"  # the newest
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"  # the newest
     assert {"audit", "records", "record_versions", "citations", "reviews", "users", "tokens", "jobs"} <= set(
         inspect(db.engine).get_table_names()
     )
@@ -70,60 +63,6 @@ def test_citations_written_before_page_labels_keep_their_page_after_the_upgrade(
     assert _diff(db) == []
     with sqlite3.connect(path) as raw:
         assert raw.execute("SELECT page, quote, page_label FROM citations").fetchall() == [(7, "A quote.", "")]
-
-
-def _initdb() -> str | None:
-    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
-    return found
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    """A real PostgreSQL server on 127.0.0.1, started for these tests and stopped after them."""
-    initdb = _initdb()
-    if initdb is None:
-        pytest.skip("PostgreSQL is not installed here (apt-get install postgresql); .ci/run installs it")
-    bindir = Path(initdb).parent
-    run_as: list[str] = []
-    folder = Path(tempfile.mkdtemp(prefix="regassist-pg-"))
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run PostgreSQL as")
-        os.chmod(folder, 0o755)
-        os.chown(folder, user.pw_uid, user.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    data = folder / "data"
-    port = free_port()
-    subprocess.run(
-        [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *run_as,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(folder / "log"),
-            "-w",
-            "-o",
-            f"-p {port} -h 127.0.0.1 -k {folder}",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    import psycopg
-
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
-        conn.execute("CREATE DATABASE regassist")
-    yield f"postgresql://postgres@127.0.0.1:{port}/regassist"
-    subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_migrations_build_the_models_schema_on_postgresql(postgres: str) -> None:

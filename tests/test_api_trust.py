@@ -189,11 +189,13 @@ def test_one_evaluation_run_queues_per_evaluator_and_it_can_be_cancelled(desk_en
     assert again.status_code == 409 and first.json()["id"] in again.json()["error"]
     r = env.client.post(f"/api/jobs/{first.json()['id']}/cancel", headers=env.auth("evaluator"))
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
-    assert env.client.post("/api/evals", json={"set": "bundled-test"}, headers=env.auth("evaluator")).status_code == 202
-    # A removal or upload goes ahead of the evaluations queued before it (the cancelled one is skipped).
-    assert [p for p, _, _ in sorted(env.desk.jobs.queue.queue)] == [1, 1]
-    env.desk.jobs.submit("remove", 1, {"document_id": "none"})
-    assert sorted(env.desk.jobs.queue.queue)[0][0] == 0
+    queued = env.client.post("/api/evals", json={"set": "bundled-test"}, headers=env.auth("evaluator"))
+    assert queued.status_code == 202
+    again_id = queued.json()["id"]
+    # A removal or upload goes ahead of the evaluations queued before it (the cancelled one is not waiting).
+    assert [kind for _, kind in env.desk.jobs.pending()] == ["eval"]
+    removal = env.desk.jobs.submit("remove", 1, {"document_id": "none"})
+    assert env.desk.jobs.pending() == [(removal.id, "remove"), (again_id, "eval")]
 
 
 def test_the_labelled_number_word_pairs_are_judged_right(embedder: SentenceTransformerEmbedder) -> None:

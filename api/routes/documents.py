@@ -418,14 +418,13 @@ def job(job_id: str, session: SessionDep, who: UserDep) -> JobOut:
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut, summary="Cancel a queued or running job of yours")
 def cancel_job(job_id: str, desk: DeskDep, session: SessionDep, who: UserDep) -> JobOut:
-    j = session.get(Job, job_id)
+    j = session.get(Job, job_id, with_for_update=True)  # a worker finishing it now waits, or is waited for
     if j is None or (j.created_by != who.id and who.role != "admin"):
         raise NotFound(f"No job '{job_id}'")
     if j.kind != "eval":
         raise Conflict("only evaluation runs can be cancelled; an ingest or removal runs to its end")
     if j.status not in ("queued", "running"):
         raise Conflict(f"job {job_id} is {j.status} already")
-    desk.jobs.cancel(job_id)
     append(desk.db, session, who.id, who.name, "eval.cancel", job_id, {"was": j.status})
     j.status = "cancelled"
     return job_out(j)
