@@ -9,12 +9,20 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# PostgreSQL advisory lock keys: migrations, the desk's serialised writes (below), and job claims (api.jobs).
+# PostgreSQL advisory lock keys: migrations, the desk's serialised writes (audit appends, starting a job
+# after checking none is pending), and job claims (api.jobs; apart, so claims never wait on the audit).
 MIGRATE_LOCK = 7263
+SERIAL_LOCK = 7264
+CLAIM_LOCK = 7265
+
+
+def advisory_lock(executor: Connection | Session, key: int) -> None:
+    """Hold PostgreSQL's transaction-scoped advisory lock `key` until the transaction ends."""
+    executor.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def make_engine(url: str) -> Engine:
@@ -53,7 +61,7 @@ def migrate(engine: Engine) -> None:
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # several processes starting at once migrate one at a time
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
+            advisory_lock(conn, MIGRATE_LOCK)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -74,16 +82,11 @@ def write_lock(session: Session) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-# The key of the transaction-scoped PostgreSQL advisory lock that serialises the desk's writes that must
-# not interleave (audit appends, starting a job after checking none is pending), across processes too.
-SERIAL_LOCK = 7264
-
-
 def serialise(session: Session, key: int = SERIAL_LOCK) -> None:
     """Hold a serialising lock until the session's transaction ends: SQLite's write lock, or on PostgreSQL
     the transaction-scoped advisory lock `key` (rows need not exist to be locked)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        advisory_lock(session, key)
     else:
         write_lock(session)
 

@@ -16,7 +16,7 @@ from api.audit import append
 from api.auth import Principal, bootstrap_admin, hash_token
 from api.db import Database, migrate, serialise
 from api.errors import RateLimited
-from api.jobs import JobRunner
+from api.jobs import UNFINISHED, JobRunner
 from api.models import Job, User
 from api.pages import Originals, PageImages
 from api.settings import ApiSettings
@@ -87,7 +87,7 @@ class Desk:
                 # Several service processes may start at once on one database: the first queues the corpus.
                 serialise(session)
                 pending = session.scalar(
-                    select(Job.id).where(Job.kind == "ingest", Job.status.in_(("queued", "running"))).limit(1)
+                    select(Job.id).where(Job.kind == "ingest", Job.status.in_(UNFINISHED)).limit(1)
                 )
                 if pending is None:
                     admin = session.scalars(select(User).where(User.role == "admin").order_by(User.id)).first()

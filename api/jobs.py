@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import case, func, select, update
 
 from api.audit import append
-from api.db import serialise
+from api.db import CLAIM_LOCK, serialise
 from api.models import Job, User
 from ingest.errors import RegassistError
 from ingest.pipeline import FileResult, Index, expand_paths
@@ -57,8 +57,8 @@ log = logging.getLogger("regassist.jobs")
 
 # Jobs that write the index: one at a time across all workers.
 INDEX_KINDS = ("ingest", "remove")
-# The advisory lock key under which workers claim jobs (apart from the audit's, so claims never wait on it).
-CLAIM_LOCK = 7265
+# A job still to finish.
+UNFINISHED = ("queued", "running")
 
 
 def _aware(t: datetime) -> datetime:
@@ -159,7 +159,7 @@ class JobRunner:
     def unfinished(self) -> int:
         """Jobs queued or running."""
         with self.desk.db.session() as s:
-            q = select(func.count()).select_from(Job).where(Job.status.in_(("queued", "running")))
+            q = select(func.count()).select_from(Job).where(Job.status.in_(UNFINISHED))
             return int(s.scalar(q) or 0)
 
     def wait_idle(self, timeout_s: float = 900.0) -> None:
@@ -208,7 +208,7 @@ class JobRunner:
             if job is None:
                 return None
             job.status, job.claimed_by, job.heartbeat_at = "running", self.name, now
-            job.attempts = (job.attempts or 0) + 1
+            job.attempts += 1
             return str(job.id)
 
     def _abandoned(self, job: Job, now: datetime) -> bool:
@@ -252,6 +252,7 @@ class JobRunner:
             finally:
                 done.set()
                 renew.join()
+                self._lost.discard(job_id)
 
     def _progress(self, job_id: str) -> Callable[[int, int], None]:
         def update_progress(done: int, total: int) -> None:

@@ -25,6 +25,7 @@ from api.audit import append
 from api.deps import DeskDep, DocAdmin, DocReader, SessionDep, UserDep
 from api.desk import Desk
 from api.errors import BadInput, Conflict, TooLarge, UnsupportedType
+from api.jobs import UNFINISHED
 from api.models import Job
 from api.pages import Located, locate
 from api.schemas import DocumentEditIn, DocumentOut, JobOut, MarkOut, PageOut
@@ -423,7 +424,7 @@ def cancel_job(job_id: str, desk: DeskDep, session: SessionDep, who: UserDep) ->
         raise NotFound(f"No job '{job_id}'")
     if j.kind != "eval":
         raise Conflict("only evaluation runs can be cancelled; an ingest or removal runs to its end")
-    if j.status not in ("queued", "running"):
+    if j.status not in UNFINISHED:
         raise Conflict(f"job {job_id} is {j.status} already")
     append(desk.db, session, who.id, who.name, "eval.cancel", job_id, {"was": j.status})
     j.status = "cancelled"

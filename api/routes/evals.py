@@ -15,6 +15,7 @@ from api.audit import append
 from api.db import serialise
 from api.deps import DeskDep, EvalUser, SessionDep
 from api.errors import Conflict
+from api.jobs import UNFINISHED
 from api.models import Job
 from api.schemas import EvalIn, JobOut
 from api.views import job_out
@@ -38,7 +39,7 @@ def start(body: EvalIn, desk: DeskDep, session: SessionDep, who: EvalUser) -> Jo
     # once both found no pending run and queued two.
     serialise(session)
     pending = session.scalar(
-        select(Job).where(Job.kind == "eval", Job.created_by == who.id, Job.status.in_(("queued", "running")))
+        select(Job).where(Job.kind == "eval", Job.created_by == who.id, Job.status.in_(UNFINISHED))
     )
     if pending is not None:
         raise Conflict(f"you have a run {pending.status} already (job {pending.id}); wait for it, or cancel it first")
