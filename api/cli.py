@@ -152,13 +152,20 @@ def docs(
     if ctx.invoked_subcommand is not None:
         ctx.obj = data_dir
         return
-    # The catalog alone lists documents: no Chroma, no model (README "Runtime").
-    from ingest.catalog import Catalog
+    # The catalog alone lists documents: no Chroma, no model, and for a SQLite file no SQLAlchemy (README
+    # "Runtime"). A catalog not there yet is created, as before, so the command says there are none.
+    from ingest.listing import documents_in_file
 
     settings = _settings(data_dir)
-    catalog = Catalog(settings.data_dir / "catalog.sqlite3")
-    rows = [{k: r[k] for k in _DOC_FIELDS} for r in catalog.documents()]
-    catalog.close()
+    location = settings.catalog_location
+    found = documents_in_file(location) if isinstance(location, Path) else None
+    if found is None:
+        from ingest.catalog import Catalog
+
+        catalog = Catalog(location)
+        found = [dict(r) for r in catalog.documents()]
+        catalog.close()
+    rows = [{k: r[k] for k in _DOC_FIELDS} for r in found]
     if as_json:
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
         return

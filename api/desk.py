@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from limits import parse_many
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select
 
@@ -29,6 +29,17 @@ from ingest.pipeline import Index
 from ingest.settings import IngestSettings
 
 log = logging.getLogger("regassist.desk")
+
+
+def rate_limit_storage(uri: str) -> Storage:
+    """The `limits` storage the per-token counts live in: this process's memory, or a Redis that every
+    process on every machine counts in. An unreachable Redis is refused at start, naming the setting."""
+    storage = storage_from_string(uri)
+    if not isinstance(storage, Storage):
+        raise ValueError(f"REGASSIST_RATE_LIMIT_STORAGE={uri!r}: an async storage; use its plain scheme")
+    if not isinstance(storage, MemoryStorage) and not storage.check():
+        raise ConnectionError(f"REGASSIST_RATE_LIMIT_STORAGE={uri!r}: the rate-limit storage does not answer")
+    return storage
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,10 @@ class Desk:
         chat: ChatBackend | None = None,
     ) -> None:
         self.settings = settings
-        ingest = ingest or IngestSettings(data_dir=settings.data_dir)
+        # The desk's database is the catalog's too when it is PostgreSQL (ingest.settings.shared_store).
+        ingest = (ingest or IngestSettings(data_dir=settings.data_dir)).model_copy(
+            update={"database_url": settings.database_url}
+        )
         assistant = assistant or AssistantSettings(max_question_chars=settings.max_question_chars)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db: Database = settings.database(create_key=True)
@@ -63,9 +77,9 @@ class Desk:
         self.originals = Originals([settings.uploads_dir, settings.corpus_dir])
         self.page_images = PageImages(settings.data_dir / "page-images")
         self._limits = parse_many(settings.rate_limit)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = MovingWindowRateLimiter(rate_limit_storage(settings.rate_limit_storage))
         self._auth_limit = parse_many(settings.failed_auth_audit_limit)[0]
-        self._auth_limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._auth_limiter = MovingWindowRateLimiter(self._limiter.storage)
         self._auth_suppressed: dict[str, int] = {}
         self._auth_lock = threading.Lock()
         self._generation = -1

@@ -134,7 +134,7 @@ def _xml_safe(s: str) -> str:
     return _NOT_XML.sub("", s)
 
 
-# The catalog row of a document version (sqlite3.Row: indexable by field name), or None.
+# The catalog row of a document version (fields by name), or None.
 DocumentRow = Callable[[str], Any]
 
 

@@ -181,9 +181,9 @@ class JobRunner:
 
     def claim(self) -> str | None:
         """Take the next job this worker may run, or None. Requeues (or fails) jobs of dead workers first."""
-        now = datetime.now(UTC)
         with self.desk.db.session() as s:
             serialise(s, CLAIM_LOCK)
+            now = db_now(s)
             writer_running = False
             for held in s.scalars(select(Job).where(Job.status == "running")):
                 if self._abandoned(held, now):
@@ -224,9 +224,7 @@ class JobRunner:
         while not done.wait(every):
             with self.desk.db.session() as s:
                 renewed = s.execute(
-                    update(Job)
-                    .where(Job.id == job_id, Job.claimed_by == self.name)
-                    .values(heartbeat_at=datetime.now(UTC))
+                    update(Job).where(Job.id == job_id, Job.claimed_by == self.name).values(heartbeat_at=db_now(s))
                 )
             if not cast("CursorResult[Any]", renewed).rowcount:
                 self._lost.add(job_id)
@@ -393,6 +391,14 @@ class JobRunner:
 
 class Cancelled(RegassistError):
     """A job stopped because someone cancelled it."""
+
+
+def db_now(session: Session) -> datetime:
+    """The time leases are written and judged by: PostgreSQL's clock, which every worker on every machine
+    shares (their own clocks may disagree by more than a lease), or this machine's for a SQLite file."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _aware(session.scalars(select(func.now())).one())
+    return datetime.now(UTC)
 
 
 class LeaseLost(RegassistError):

@@ -26,6 +26,9 @@ class ApiSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     corpus_dir: Path = Field(default=Path("corpus"), description="Ingested on first start when the index is empty")
+    # Uploaded originals and evaluation reports. Every process that serves or works must see the same files,
+    # so on several machines this is a shared volume; unset, they are kept in data_dir.
+    files_dir: Path | None = None
     max_upload_bytes: int = 50 * 1024 * 1024
     max_question_chars: int = 2000
     # Every other request body (JSON) is capped well above the largest valid one (a 20,000-character edit).
@@ -42,6 +45,9 @@ class ApiSettings(BaseSettings):
     # Per token, moving window (`limits` notation). Questions cost about 0.1 s of CPU each.
     rate_limit: str = "120/minute"
     rate_limit_enabled: bool = True
+    # Where the counts live (a `limits` storage URI): memory:// counts in each process, so N processes allow
+    # N times the limit; redis://host:6379/0 counts once across every process and machine.
+    rate_limit_storage: str = "memory://"
     # Answers computed at once; the rest wait their turn in order. Extractive answering is CPU-bound, so more
     # at once than cores only share them and stretch the slowest answers: at 32 clients on 2 cores, p95 went
     # from 3.8 s (no cap) to 1.2 s (cap 2), throughput unchanged (benchmarks/api_load.py). Raise it for a
@@ -88,9 +94,9 @@ class ApiSettings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         """Where uploaded documents are kept (the files the index was built from)."""
-        return self.data_dir / "uploads"
+        return (self.files_dir or self.data_dir) / "uploads"
 
     @property
     def eval_dir(self) -> Path:
         """Where evaluation runs started from the web write their reports."""
-        return self.data_dir / "eval-runs"
+        return (self.files_dir or self.data_dir) / "eval-runs"

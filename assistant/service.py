@@ -75,7 +75,7 @@ class Assistant:
             ),
         )
         self.verifier = Verifier(encode=self._encode, threshold=s.support_threshold)
-        self.heads = HeadVectors(index.data_dir / "heads.sqlite3", index.identity.embed_model, self._encode)
+        self.heads = HeadVectors(index.settings.heads_location, index.identity.embed_model, self._encode)
         if chat is None and s.backend != "extractive":
             model = make_chat_model(s)
             chat = ChatBackend(model, s.backend, s.llm_model if s.backend == "openai" else str(s.llamacpp_model_path))

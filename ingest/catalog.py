@@ -1,71 +1,35 @@
-"""The catalog: a SQLite file that is the single source of truth for which documents and chunks are live.
+"""The catalog: the single source of truth for which documents and chunks are live.
 
-Vectors and the lexical index are derived from it. A document is replaced in one SQLite
-transaction, so there is never a moment when both versions, or neither, are live; retrieval only
-returns chunk ids that the catalog holds.
+Vectors and the lexical index are derived from it. A document is replaced in one transaction, so there is
+never a moment when both versions, or neither, are live; retrieval only returns chunk ids that the catalog
+holds. It is a SQLite file in the data folder by default, or the schema `catalog` of a PostgreSQL database
+(`REGASSIST_DATABASE_URL`), which every process on every machine then reads; its schema is migrated with
+Alembic (`ingest/migrations`), one process at a time.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, Engine, RowMapping, bindparam, create_engine, event, exc, text
+
+from ingest.listing import DOCUMENTS
 from ingest.types import Chunk, DocumentMeta, PageInfo
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    document_id TEXT PRIMARY KEY,
-    file TEXT NOT NULL UNIQUE,
-    title TEXT NOT NULL,
-    issuing_body TEXT NOT NULL,
-    jurisdiction TEXT NOT NULL,
-    doc_type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    year INTEGER,
-    source TEXT NOT NULL,
-    licence TEXT NOT NULL,
-    pages INTEGER NOT NULL,
-    size_bytes INTEGER NOT NULL,
-    ingested_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pages (
-    document_id TEXT NOT NULL REFERENCES documents(document_id) ON DELETE CASCADE,
-    number INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    label TEXT NOT NULL DEFAULT '',
-    ocr_confidence REAL,
-    PRIMARY KEY (document_id, number)
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    chunk_id TEXT PRIMARY KEY,
-    document_id TEXT NOT NULL REFERENCES documents(document_id) ON DELETE CASCADE,
-    ordinal INTEGER NOT NULL,
-    section TEXT NOT NULL,
-    heading_path TEXT NOT NULL,
-    page_start INTEGER NOT NULL,
-    page_end INTEGER NOT NULL,
-    char_start INTEGER NOT NULL,
-    char_end INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    text TEXT NOT NULL,
-    embed_text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id, ordinal);
--- An admin's corrections of a document's metadata, by file name: they outlive its versions, so a re-upload
--- or a re-ingest of the folder (whose manifest.json may say otherwise) keeps them.
-CREATE TABLE IF NOT EXISTS edits (
-    file TEXT PRIMARY KEY,
-    fields TEXT NOT NULL,
-    edited_at REAL NOT NULL
-);
-"""
+MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA = "catalog"  # on PostgreSQL, beside the review desk's tables in the same database
+MIGRATE_LOCK = 7266  # PostgreSQL advisory lock key: changes to the catalog's schema (the desk's are in api.db)
+WRITE_LOCK = 7267  # PostgreSQL advisory lock key: the index's one writer (Catalog.writer)
+HEAD = "0001"  # the newest migration; a catalog already there opens without loading Alembic
+
+# A catalog row: fields by name.
+Row = RowMapping
 
 # Chunks joined with their document: what row_to_chunk reads.
 _CHUNK_SELECT = (
@@ -73,79 +37,186 @@ _CHUNK_SELECT = (
     "d.source, d.licence FROM chunks c JOIN documents d USING(document_id) "
 )
 _DOC_FIELDS = ("title", "issuing_body", "jurisdiction", "doc_type", "status", "year", "source", "licence")
+_DOC_COLUMNS = ("document_id", "file", *_DOC_FIELDS, "pages", "size_bytes", "ingested_at")
+_CHUNK_COLUMNS = (
+    "chunk_id",
+    "document_id",
+    "ordinal",
+    "section",
+    "heading_path",
+    "page_start",
+    "page_end",
+    "char_start",
+    "char_end",
+    "kind",
+    "text",
+    "embed_text",
+)
+
+
+def _insert(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+
+
+def catalog_engine(location: Path | str) -> Engine:
+    """An engine for a catalog: a SQLite file (a Path), or a PostgreSQL URL whose schema `catalog` holds it.
+
+    On SQLite, reads run in plain transactions and writes in `BEGIN IMMEDIATE` ones (the `write` execution
+    option), so a writer holds the file's one write lock from its first read; WAL lets readers go on."""
+    if isinstance(location, Path):
+        location.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(f"sqlite:///{location}", connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # transactions are begun below, not by the driver
+            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
+                dbapi_conn.execute(f"PRAGMA {pragma}")
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+        return engine
+    url = location
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not url.startswith("postgresql"):
+        raise ValueError(f"a catalog lives in a SQLite file or a PostgreSQL database, not {location!r}")
+    return create_engine(url, pool_pre_ping=True, connect_args={"options": f"-c search_path={SCHEMA}"})
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The catalog's migration revision, or None before its first."""
+    with engine.connect() as conn:
+        try:
+            return conn.execute(text("SELECT version_num FROM catalog_version")).scalar()
+        except exc.DBAPIError:
+            return None
+
+
+def lock_schema(conn: Connection) -> None:
+    """On PostgreSQL, create the catalog's schema if need be and hold its lock until the transaction ends,
+    so that processes starting at once change it one at a time (a no-op on SQLite, whose write lock does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
+        conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the catalog's schema to the newest migration (a no-op when it is there already)."""
+    if current_revision(engine) == HEAD:
+        return
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect().execution_options(write=True) as conn, conn.begin():
+        lock_schema(conn)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def drop(location: Path | str) -> None:
+    """Delete a catalog, for a rebuild: its SQLite files, or its PostgreSQL schema."""
+    if isinstance(location, Path):
+        for suffix in ("", "-wal", "-shm"):
+            location.with_name(location.name + suffix).unlink(missing_ok=True)
+        return
+    engine = catalog_engine(location)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+    engine.dispose()
 
 
 class Catalog:
-    """Documents, pages and chunks in one SQLite file (WAL mode, one writer at a time)."""
+    """Documents, pages and chunks in a SQLite file (WAL, one writer at a time) or PostgreSQL."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        columns = {str(r[1]) for r in self._db.execute("PRAGMA table_info(pages)")}
-        # Catalogs written before Word sections and OCR had pages without a label or confidence.
-        if "label" not in columns:
-            self._db.execute("ALTER TABLE pages ADD COLUMN label TEXT NOT NULL DEFAULT ''")
-        if "ocr_confidence" not in columns:
-            self._db.execute("ALTER TABLE pages ADD COLUMN ocr_confidence REAL")
+    def __init__(self, location: Path | str) -> None:
+        self.location = location
+        self._engine = catalog_engine(location)
+        migrate(self._engine)
 
     def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
+        """Close the connections."""
+        self._engine.dispose()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """One atomic write: all of it commits, or none of it."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._engine.connect().execution_options(write=True) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Be the index's only writer until the block ends, in every process on every machine.
+
+        A writer starts by reconciling: it deletes the vectors the catalog does not hold. While another
+        writer runs, those include the vectors of the file it has just embedded and is about to switch in,
+        which would go live without them. On SQLite a lock file beside the catalog (one machine); on
+        PostgreSQL a session advisory lock on a connection of its own, released if the process dies."""
+        if isinstance(self.location, Path):
+            from filelock import FileLock
+
+            with FileLock(self.location.with_name(self.location.name + ".writer.lock")):
+                yield
+            return
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": WRITE_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": WRITE_LOCK})
+
+    def _rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        with self._engine.connect() as conn:
+            return list(conn.execute(text(sql), params or {}).mappings())
+
+    def _row(self, sql: str, params: Mapping[str, Any]) -> Row | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
 
     # --- meta -------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         """A value stored with the index (model name, chunker version, generation)."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        row = self._row("SELECT value FROM meta WHERE key = :key", {"key": key})
+        return None if row is None else str(row["value"])
 
     def set_meta(self, values: dict[str, str]) -> None:
         """Store values with the index."""
         with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(values.items()))
+            db.execute(
+                text(
+                    "INSERT INTO meta(key, value) VALUES (:key, :value) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+                ),
+                [{"key": k, "value": v} for k, v in values.items()],
+            )
 
     def generation(self) -> int:
         """A counter bumped by every change to the live set; derived indexes record the one they saw."""
         return int(self.get_meta("generation") or 0)
 
     # --- documents ----------------------------------------------------------------------------
-    def document_by_file(self, file: str) -> sqlite3.Row | None:
+    def document_by_file(self, file: str) -> Row | None:
         """The live document stored under a file name."""
-        return self._db.execute("SELECT * FROM documents WHERE file = ?", (file,)).fetchone()  # type: ignore[no-any-return]
+        return self._row("SELECT * FROM documents WHERE file = :file", {"file": file})
 
-    def document(self, document_id: str) -> sqlite3.Row | None:
+    def document(self, document_id: str) -> Row | None:
         """A live document by id."""
-        return self._db.execute("SELECT * FROM documents WHERE document_id = ?", (document_id,)).fetchone()  # type: ignore[no-any-return]
+        return self._row("SELECT * FROM documents WHERE document_id = :id", {"id": document_id})
 
-    def documents(self) -> list[sqlite3.Row]:
+    def documents(self) -> list[Row]:
         """Every live document with its chunk count."""
-        return self._db.execute(
-            "SELECT d.*, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.document_id) AS chunks "
-            "FROM documents d ORDER BY d.file"
-        ).fetchall()
+        return self._rows(DOCUMENTS)
 
     def page_text(self, document_id: str, number: int) -> str | None:
         """The cleaned text of one page, as chunk offsets index it."""
-        row = self._db.execute(
-            "SELECT text FROM pages WHERE document_id = ? AND number = ?", (document_id, number)
-        ).fetchone()
-        return None if row is None else str(row[0])
+        row = self._row(
+            "SELECT text FROM pages WHERE document_id = :id AND number = :n", {"id": document_id, "n": number}
+        )
+        return None if row is None else str(row["text"])
 
     def cite(self, document_id: str, number: int) -> str:
         """How a citation names a page: "p. 3", "p. 3 (OCR)" or a Word section's "§4.2 Deviations"."""
@@ -153,10 +224,11 @@ class Catalog:
 
     def page_info(self, document_id: str, number: int) -> PageInfo | None:
         """How one page was read (OCR and its confidence) and how a citation names it."""
-        row = self._db.execute(
-            "SELECT label, ocr_confidence FROM pages WHERE document_id = ? AND number = ?", (document_id, number)
-        ).fetchone()
-        return None if row is None else PageInfo(label=str(row[0]), ocr_confidence=row[1])
+        row = self._row(
+            "SELECT label, ocr_confidence FROM pages WHERE document_id = :id AND number = :n",
+            {"id": document_id, "n": number},
+        )
+        return None if row is None else PageInfo(label=str(row["label"]), ocr_confidence=row["ocr_confidence"])
 
     def replace_document(
         self,
@@ -173,43 +245,54 @@ class Catalog:
             retired = [
                 str(r[0])
                 for r in db.execute(
-                    "SELECT c.chunk_id FROM chunks c JOIN documents d USING(document_id) WHERE d.file = ?", (file,)
+                    text("SELECT c.chunk_id FROM chunks c JOIN documents d USING(document_id) WHERE d.file = :file"),
+                    {"file": file},
                 )
             ]
-            db.execute("DELETE FROM documents WHERE file = ? OR document_id = ?", (file, document_id))
+            db.execute(
+                text("DELETE FROM documents WHERE file = :file OR document_id = :id"), {"file": file, "id": document_id}
+            )
             m = asdict(meta)
             db.execute(
-                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (document_id, file, *[m[k] for k in _DOC_FIELDS], len(pages), size_bytes, time.time()),
+                text(_insert("documents", _DOC_COLUMNS)),
+                {
+                    "document_id": document_id,
+                    "file": file,
+                    **{k: m[k] for k in _DOC_FIELDS},
+                    "pages": len(pages),
+                    "size_bytes": size_bytes,
+                    "ingested_at": time.time(),
+                },
             )
             info = list(page_info) or [PageInfo()] * len(pages)
-            db.executemany(
-                "INSERT INTO pages(document_id, number, text, label, ocr_confidence) VALUES (?,?,?,?,?)",
+            db.execute(
+                text(_insert("pages", ("document_id", "number", "text", "label", "ocr_confidence"))),
                 [
-                    (document_id, i + 1, t, p.label, p.ocr_confidence)
+                    {"document_id": document_id, "number": i + 1, "text": t, **asdict(p)}
                     for i, (t, p) in enumerate(zip(pages, info, strict=True))
                 ],
             )
-            db.executemany(
-                "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        c.chunk_id,
-                        document_id,
-                        c.ordinal,
-                        c.section,
-                        json.dumps(list(c.heading_path)),
-                        c.page_start,
-                        c.page_end,
-                        c.char_start,
-                        c.char_end,
-                        c.kind,
-                        c.text,
-                        embed_text,
-                    )
-                    for c, embed_text in chunks
-                ],
-            )
+            if chunks:
+                db.execute(
+                    text(_insert("chunks", _CHUNK_COLUMNS)),
+                    [
+                        {
+                            "chunk_id": c.chunk_id,
+                            "document_id": document_id,
+                            "ordinal": c.ordinal,
+                            "section": c.section,
+                            "heading_path": json.dumps(list(c.heading_path)),
+                            "page_start": c.page_start,
+                            "page_end": c.page_end,
+                            "char_start": c.char_start,
+                            "char_end": c.char_end,
+                            "kind": c.kind,
+                            "text": c.text,
+                            "embed_text": embed_text,
+                        }
+                        for c, embed_text in chunks
+                    ],
+                )
             self._bump(db)
         new_ids = {c.chunk_id for c, _ in chunks}
         return [r for r in retired if r not in new_ids]
@@ -217,86 +300,86 @@ class Catalog:
     def remove_document(self, document_id: str) -> list[str]:
         """Remove a document in one transaction; return the chunk ids it retired."""
         with self.transaction() as db:
-            ids = [str(r[0]) for r in db.execute("SELECT chunk_id FROM chunks WHERE document_id = ?", (document_id,))]
-            n = db.execute("DELETE FROM documents WHERE document_id = ?", (document_id,)).rowcount
+            ids = [
+                str(r[0])
+                for r in db.execute(text("SELECT chunk_id FROM chunks WHERE document_id = :id"), {"id": document_id})
+            ]
+            n = db.execute(text("DELETE FROM documents WHERE document_id = :id"), {"id": document_id}).rowcount
             if n:
                 self._bump(db)
         return ids if n else []
 
     @staticmethod
-    def _bump(db: sqlite3.Connection) -> None:
+    def _bump(db: Connection) -> None:
         db.execute(
-            "INSERT INTO meta(key, value) VALUES ('generation', '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            text(
+                "INSERT INTO meta(key, value) VALUES ('generation', '1') "
+                "ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)"
+            )
         )
 
     # --- an admin's metadata edits ------------------------------------------------------------
     def edits_for(self, file: str) -> dict[str, Any]:
         """The metadata fields an admin set for `file`, which every later version of it keeps."""
-        row = self._db.execute("SELECT fields FROM edits WHERE file = ?", (file,)).fetchone()
-        return dict(json.loads(row[0])) if row else {}
+        row = self._row("SELECT fields FROM edits WHERE file = :file", {"file": file})
+        return dict(json.loads(row["fields"])) if row else {}
 
     def record_edits(self, file: str, fields: dict[str, Any], replace: bool = False) -> dict[str, Any]:
         """Add `fields` to the edits kept for `file` (a later edit of a field replaces the earlier), or with
         `replace` make them the only ones (none: forget them); return all of them."""
         with self.transaction() as db:
             if replace and not fields:
-                db.execute("DELETE FROM edits WHERE file = ?", (file,))
+                db.execute(text("DELETE FROM edits WHERE file = :file"), {"file": file})
                 return {}
-            row = db.execute("SELECT fields FROM edits WHERE file = ?", (file,)).fetchone()
+            row = db.execute(text("SELECT fields FROM edits WHERE file = :file"), {"file": file}).first()
             merged = (json.loads(row[0]) if row and not replace else {}) | fields
             db.execute(
-                "INSERT INTO edits(file, fields, edited_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(file) DO UPDATE SET fields = excluded.fields, edited_at = excluded.edited_at",
-                (file, json.dumps(merged, sort_keys=True), time.time()),
+                text(
+                    "INSERT INTO edits(file, fields, edited_at) VALUES (:file, :fields, :at) "
+                    "ON CONFLICT(file) DO UPDATE SET fields = excluded.fields, edited_at = excluded.edited_at"
+                ),
+                {"file": file, "fields": json.dumps(merged, sort_keys=True), "at": time.time()},
             )
         return dict(merged)
 
     # --- chunks -------------------------------------------------------------------------------
     def chunk_ids(self) -> set[str]:
         """Every live chunk id."""
-        return {str(r[0]) for r in self._db.execute("SELECT chunk_id FROM chunks")}
+        return {str(r["chunk_id"]) for r in self._rows("SELECT chunk_id FROM chunks")}
 
     def iter_chunk_texts(self) -> Iterator[tuple[str, str]]:
-        """(chunk id, embedded text) for every live chunk, in a stable order."""
-        yield from (
-            (str(r[0]), str(r[1]))
-            for r in self._db.execute("SELECT chunk_id, embed_text FROM chunks ORDER BY document_id, ordinal")
-        )
+        """(chunk id, embedded text) for every live chunk, in a stable order, read in batches."""
+        yield from self._stream("SELECT chunk_id, embed_text FROM chunks ORDER BY document_id, ordinal", {})
+
+    def _stream(self, sql: str, params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        with self._engine.connect().execution_options(stream_results=True, yield_per=2000) as conn:
+            yield from ((str(r[0]), str(r[1])) for r in conn.execute(text(sql), params))
 
     def chunks_by_id(self, ids: Iterable[str]) -> dict[str, Chunk]:
         """Live chunks for the given ids; ids that are not live are simply absent."""
         ids = list(dict.fromkeys(ids))
-        if not ids:
-            return {}
         out: dict[str, Chunk] = {}
-        for start in range(0, len(ids), 900):
-            part = ids[start : start + 900]
-            rows = self._db.execute(
-                _CHUNK_SELECT + f"WHERE c.chunk_id IN ({','.join('?' * len(part))})",
-                part,
-            ).fetchall()
-            for r in rows:
-                out[r["chunk_id"]] = row_to_chunk(r)
+        query = text(_CHUNK_SELECT + "WHERE c.chunk_id IN :ids").bindparams(bindparam("ids", expanding=True))
+        with self._engine.connect() as conn:
+            for start in range(0, len(ids), 900):
+                for r in conn.execute(query, {"ids": ids[start : start + 900]}).mappings():
+                    out[r["chunk_id"]] = row_to_chunk(r)
         return out
 
     def chunks_of_document(self, document_id: str) -> list[Chunk]:
         """A document's chunks in reading order."""
-        rows = self._db.execute(
-            _CHUNK_SELECT + "WHERE c.document_id = ? ORDER BY c.ordinal",
-            (document_id,),
-        ).fetchall()
+        rows = self._rows(_CHUNK_SELECT + "WHERE c.document_id = :id ORDER BY c.ordinal", {"id": document_id})
         return [row_to_chunk(r) for r in rows]
 
-    def filter_mask_rows(self) -> list[sqlite3.Row]:
+    def filter_mask_rows(self) -> list[Row]:
         """Per live chunk, the document fields that retrieval filters on."""
-        return self._db.execute(
+        return self._rows(
             "SELECT c.chunk_id, c.document_id, d.issuing_body, d.jurisdiction, d.doc_type, d.status, d.year "
             "FROM chunks c JOIN documents d USING(document_id)"
-        ).fetchall()
+        )
 
 
-def row_to_chunk(r: sqlite3.Row) -> Chunk:
+def row_to_chunk(r: Row) -> Chunk:
     """A catalog row (chunk joined with its document) as a Chunk."""
     meta = DocumentMeta(**{k: r[k] for k in _DOC_FIELDS})
     return Chunk(
@@ -325,41 +408,45 @@ class PinnedCatalog(Catalog):
     acronyms the documents define) counts the pinned versions only."""
 
     def __init__(self, live: Catalog, document_ids: Iterable[str]) -> None:
-        self.path = live.path
-        self._db = live._db
+        self.location = live.location
+        self._engine = live._engine
         self.only = frozenset(document_ids)
-        self._params = tuple(sorted(self.only))
+        self._params = {"only": sorted(self.only)}
         self._generation = live.generation()
-        self._in = f"({','.join('?' * len(self._params))})"
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         raise PermissionError("a pinned catalog is read-only: it is a snapshot for an evaluation run")
-        yield self._db  # pragma: no cover
+        yield  # pragma: no cover
 
     def close(self) -> None:
-        """The live catalog owns the connection."""
+        """The live catalog owns the connections."""
 
     def generation(self) -> int:
         return self._generation
 
-    def document_by_file(self, file: str) -> sqlite3.Row | None:
+    def document_by_file(self, file: str) -> Row | None:
         row = super().document_by_file(file)
         return row if row is not None and row["document_id"] in self.only else None
 
-    def document(self, document_id: str) -> sqlite3.Row | None:
+    def document(self, document_id: str) -> Row | None:
         return super().document(document_id) if document_id in self.only else None
 
-    def documents(self) -> list[sqlite3.Row]:
+    def documents(self) -> list[Row]:
         return [r for r in super().documents() if r["document_id"] in self.only]
 
     def chunk_ids(self) -> set[str]:
-        q = f"SELECT chunk_id FROM chunks WHERE document_id IN {self._in}"
-        return {str(r[0]) for r in self._db.execute(q, self._params)}
+        return {k for k, _ in self._stream("SELECT chunk_id, document_id FROM chunks WHERE document_id IN :only", {})}
 
     def iter_chunk_texts(self) -> Iterator[tuple[str, str]]:
-        q = f"SELECT chunk_id, embed_text FROM chunks WHERE document_id IN {self._in} ORDER BY document_id, ordinal"
-        yield from ((str(r[0]), str(r[1])) for r in self._db.execute(q, self._params))
+        yield from self._stream(
+            "SELECT chunk_id, embed_text FROM chunks WHERE document_id IN :only ORDER BY document_id, ordinal", {}
+        )
+
+    def _stream(self, sql: str, params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        query = text(sql).bindparams(bindparam("only", expanding=True))
+        with self._engine.connect() as conn:
+            yield from ((str(r[0]), str(r[1])) for r in conn.execute(query, {**params, **self._params}))
 
     def chunks_by_id(self, ids: Iterable[str]) -> dict[str, Chunk]:
         return {k: c for k, c in super().chunks_by_id(ids).items() if c.document_id in self.only}
@@ -367,5 +454,5 @@ class PinnedCatalog(Catalog):
     def chunks_of_document(self, document_id: str) -> list[Chunk]:
         return super().chunks_of_document(document_id) if document_id in self.only else []
 
-    def filter_mask_rows(self) -> list[sqlite3.Row]:
+    def filter_mask_rows(self) -> list[Row]:
         return [r for r in super().filter_mask_rows() if r["document_id"] in self.only]

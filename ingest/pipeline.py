@@ -10,6 +10,7 @@ Order of writes, chosen so that a kill at any point leaves a consistent store:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import multiprocessing
 import os
@@ -20,9 +21,10 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from ingest.catalog import Catalog, PinnedCatalog
+from ingest.catalog import drop as drop_catalog
 from ingest.chunking import chunker_identity, document_id
 from ingest.embedding import EncodingEmbedder, make_embedder, runtime_of
 from ingest.errors import IndexMismatch, IngestError, NotFound
@@ -105,6 +107,27 @@ def _chroma_metadata(c: Chunk) -> dict[str, Any]:
         "status": m.status,
         "year": m.year if m.year is not None else -1,
     }
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _one_writer(method: Callable[Concatenate[Index, P], R]) -> Callable[Concatenate[Index, P], R]:
+    """Run an index write as the index's only writer (`Catalog.writer`); a write inside one goes straight on."""
+
+    @functools.wraps(method)
+    def write(self: Index, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if getattr(self._writing, "held", False):
+            return method(self, *args, **kwargs)
+        with self.catalog.writer():
+            self._writing.held = True
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self._writing.held = False
+
+    return write
 
 
 _FOLDER_LOCKS: dict[Path, threading.Lock] = {}
@@ -199,7 +222,8 @@ class Index:
             embed_runtime=embedder.runtime if embedder is not None else runtime_of(settings.embed_backend),
             embed_precision=embedder.precision if embedder is not None else settings.embed_precision,
         )
-        self.catalog = Catalog(self.data_dir / "catalog.sqlite3")
+        self.catalog = Catalog(settings.catalog_location)
+        self._writing = threading.local()
         self._check_catalog_identity()
         self.vectors = ChromaStore(
             settings.collection,
@@ -234,8 +258,7 @@ class Index:
         import chromadb
         from chromadb.config import Settings
 
-        for name in ("catalog.sqlite3", "catalog.sqlite3-wal", "catalog.sqlite3-shm"):
-            (settings.data_dir / name).unlink(missing_ok=True)
+        drop_catalog(settings.catalog_location)
         shutil.rmtree(settings.data_dir / "lexical", ignore_errors=True)
         if settings.chroma_url:
             from urllib.parse import urlparse
@@ -260,6 +283,7 @@ class Index:
         return self._embedder
 
     # --- consistency ------------------------------------------------------------------------
+    @_one_writer
     def reconcile(self) -> dict[str, int]:
         """Bring vectors and the lexical index in line with the catalog after an interrupted run."""
         live = self.catalog.chunk_ids()
@@ -302,6 +326,7 @@ class Index:
         return PinnedIndex(self, document_ids, lexical_dir)
 
     # --- ingest -----------------------------------------------------------------------------
+    @_one_writer
     def ingest(
         self,
         paths: Iterable[Path],
@@ -450,6 +475,7 @@ class Index:
                 yield item, fut.result()
 
     # --- removal and listing ------------------------------------------------------------------
+    @_one_writer
     def remove(self, document_id: str, refresh: bool = True) -> int:
         """Remove a document from every index; return how many chunks it had."""
         self.reconcile()

@@ -18,6 +18,10 @@ class IngestSettings(BaseSettings):
     data_dir: Path = Field(default=Path(".regassist"), description="Catalog, Chroma directory and lexical index")
     chroma_url: str | None = Field(default=None, description="Chroma server URL; unset means an embedded store")
     collection: str = "regassist"
+    # The review desk's database URL (api.settings). A PostgreSQL one holds the catalog and the sentence-head
+    # cache too (schema "catalog"), which every process on every machine then shares; otherwise they are
+    # SQLite files in data_dir.
+    database_url: str | None = None
     # "onnx" runs the model in ONNX Runtime (no torch at question time); "sentence-transformers" runs it
     # in torch, as before; "hashing" is the tests' fake. See README "Runtime" for the measurements.
     embed_backend: str = "onnx"
@@ -43,6 +47,22 @@ class IngestSettings(BaseSettings):
     hnsw_max_neighbors: int = 32
     hnsw_ef_construction: int = 200
     hnsw_ef_search: int = 128
+
+    @property
+    def shared_store(self) -> str | None:
+        """The PostgreSQL URL that holds the catalog and the head cache, or None for files in data_dir."""
+        url = self.database_url or ""
+        return url if url.startswith("postgresql") else None
+
+    @property
+    def catalog_location(self) -> Path | str:
+        """Where the catalog lives: a PostgreSQL URL, or the SQLite file in data_dir."""
+        return self.shared_store or self.data_dir / "catalog.sqlite3"
+
+    @property
+    def heads_location(self) -> Path | str:
+        """Where embedded sentence heads are kept: a PostgreSQL URL, or their SQLite file in data_dir."""
+        return self.shared_store or self.data_dir / "heads.sqlite3"
 
 
 @lru_cache(maxsize=1)

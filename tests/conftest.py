@@ -109,6 +109,38 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log.close()
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Debian's redis-server on 127.0.0.1, nothing written to disk, stopped after the session."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed here (apt-get install redis-server); .ci/run installs it")
+    port = free_port()
+    path = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(path)],
+        stdout=(path / "server.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.time() + 30
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"redis-server did not start: {(path / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+    client.close()
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
 # --- PostgreSQL ----------------------------------------------------------------------------------
 def _initdb() -> str | None:
     found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)

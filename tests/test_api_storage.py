@@ -72,9 +72,17 @@ def test_migrations_build_the_models_schema_on_postgresql(postgres: str) -> None
     db.engine.dispose()
 
 
-def test_the_desk_works_the_same_on_postgresql(postgres: str, make_desk: object) -> None:
+def test_the_desk_works_the_same_on_postgresql(fresh_postgres: str, make_desk: object) -> None:
+    postgres = fresh_postgres
     env: DeskEnv = make_desk(database_url=postgres)  # type: ignore[operator]
     assert env.desk.db.engine.dialect.name == "postgresql"
+    # The catalog is in PostgreSQL too, empty at first: the desk ingests its corpus into it.
+    assert env.startup.corpus_job is not None
+    assert env.wait_job(env.startup.corpus_job)["status"] == "done"
+    import psycopg
+
+    with psycopg.connect(postgres) as conn:
+        assert conn.execute("SELECT count(*) FROM catalog.documents").fetchone() == (3,)
     rec = env.ask(Q_PDF)
     r = env.client.post(
         f"/api/records/{rec['id']}/approve",

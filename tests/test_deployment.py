@@ -1,9 +1,13 @@
-"""Several processes as a deployment, on loopback: PostgreSQL, `chroma run`, two `regassist serve` processes
-that answer only, and one `regassist worker` that ingests. Every server is started here and stopped here.
+"""Several processes as a deployment, on loopback: PostgreSQL, `chroma run`, Redis, two `regassist serve`
+processes that answer only, and one `regassist worker` that ingests. Every server is started here and stopped
+here. Each process has a data folder of its own, as it would on a machine of its own: what they share is
+PostgreSQL (desk, queue, catalog, sentence heads), Chroma, Redis (rate-limit counts), the audit key and the
+files folder (uploaded originals and evaluation reports, a shared volume in a real deployment).
 
 What a team running it would notice: the worker ingests the corpus the first service queued, a document
-uploaded through one service is answered through the other soon after its switch, and 32 people asking
-through both at once for 30 s get no errors and leave an intact audit chain.
+uploaded through one service is answered through the other soon after its switch, 32 people asking
+through both at once for 30 s get no errors and leave an intact audit chain, and a token's rate limit is
+counted once across both services rather than once in each.
 """
 
 from __future__ import annotations
@@ -43,10 +47,11 @@ class Deployment:
         self.logs: list[Path] = []
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """Start `regassist ARGS` as if on a machine of its own: its data folder is its own."""
         log = self.root / f"{name}.log"
         proc = subprocess.Popen(
             [sys.executable, "-m", "api.cli", *args],
-            env=self.env,
+            env={**self.env, "REGASSIST_DATA_DIR": str(self.root / f"{name}-data")},
             cwd=ROOT,
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -63,6 +68,13 @@ class Deployment:
         wait_ready(url, proc, self.root / f"{name}.log", time.time() + 240)  # type: ignore[arg-type]
         return url
 
+    def run(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `regassist ARGS` to its end from a machine of its own (an operator's)."""
+        env = {**self.env, "REGASSIST_DATA_DIR": str(self.root / f"{name}-data")}
+        return subprocess.run(
+            [sys.executable, "-m", "api.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True
+        )
+
     def stop(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
@@ -75,27 +87,42 @@ class Deployment:
                 proc.wait()
 
 
-@pytest.fixture
-def deployment(tmp_path: Path, fresh_postgres: str, chroma_server: str) -> Iterator[Deployment]:
-    corpus = tmp_path / "corpus"
+def _deployment(root: Path, database: str, chroma: str, redis: str, files: tuple[str, ...], **env: str) -> Deployment:
+    corpus = root / "corpus"
     corpus.mkdir()
-    for name in DESK_FILES:
+    for name in files:
         shutil.copy(ROOT / "corpus" / name, corpus / name)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "PYTHONUNBUFFERED": "1",
-        "REGASSIST_DATA_DIR": str(tmp_path / "data"),
-        "REGASSIST_CORPUS_DIR": str(corpus),
-        "REGASSIST_DATABASE_URL": fresh_postgres,
-        "REGASSIST_CHROMA_URL": chroma_server,
-        "REGASSIST_COLLECTION": f"deploy_{os.getpid()}_{int(time.time())}",
-        "REGASSIST_ADMIN_TOKEN": ADMIN_TOKEN,
-        "REGASSIST_RUN_JOBS": "false",
-        "REGASSIST_RATE_LIMIT": "100000/minute",
-        "REGASSIST_JOB_POLL_S": "0.2",
-    }
-    d = Deployment(tmp_path, env)
+    return Deployment(
+        root,
+        {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "REGASSIST_CORPUS_DIR": str(corpus),
+            "REGASSIST_FILES_DIR": str(root / "shared-files"),
+            "REGASSIST_DATABASE_URL": database,
+            "REGASSIST_CHROMA_URL": chroma,
+            "REGASSIST_COLLECTION": f"deploy_{os.getpid()}_{time.time_ns()}",
+            "REGASSIST_RATE_LIMIT_STORAGE": redis,
+            "REGASSIST_AUDIT_KEY": "deployment-test-audit-key-0123456789abcdef",
+            "REGASSIST_ADMIN_TOKEN": ADMIN_TOKEN,
+            "REGASSIST_JOB_POLL_S": "0.2",
+            **env,
+        },
+    )
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, fresh_postgres: str, chroma_server: str, redis_server: str) -> Iterator[Deployment]:
+    d = _deployment(
+        tmp_path,
+        fresh_postgres,
+        chroma_server,
+        redis_server,
+        DESK_FILES,
+        REGASSIST_RUN_JOBS="false",
+        REGASSIST_RATE_LIMIT="100000/minute",
+    )
     yield d
     d.stop()
 
@@ -179,13 +206,49 @@ def test_two_services_and_a_worker_share_one_index_one_queue_and_one_audit_chain
     assert errors == [], errors[:5]
     assert len(latencies) >= 32
 
-    done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "audit", "verify"], env=d.env, cwd=ROOT, capture_output=True, text=True
-    )
+    done = d.run("operator", "audit", "verify")
     assert done.returncode == 0, done.stdout + done.stderr
+    # Nothing of what is shared was kept in a process's own folder.
+    for name in ("serve-a", "serve-b", "worker"):
+        own = {p.name for p in (d.root / f"{name}-data").iterdir()}
+        assert not own & {"catalog.sqlite3", "heads.sqlite3", "desk.sqlite3", "uploads", "audit.key"}, (name, own)
     p95 = statistics.quantiles(latencies, n=20)[18]
     print(
         f"\nupload answered through the other service {visible_s:.2f} s after its switch; "
         f"{len(latencies)} questions in 30 s by 32 clients over 2 services, 0 errors, "
         f"p50 {statistics.median(latencies):.2f} s, p95 {p95:.2f} s"
     )
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_a_tokens_rate_limit_counts_once_across_services_only_with_redis(
+    storage: str, tmp_path: Path, fresh_postgres: str, chroma_server: str, redis_server: str
+) -> None:
+    """The attack: spread requests over both services to get twice the limit. With the counts in Redis the
+    seventh request within the minute is refused by whichever service it reaches; in each process's memory
+    (the documented single-machine default) each service allows six."""
+    d = _deployment(
+        tmp_path,
+        fresh_postgres,
+        chroma_server,
+        redis_server if storage == "redis" else "memory://",
+        ("EMA_AI-ML-technical-expectations_summary.txt",),
+        REGASSIST_RATE_LIMIT="6/minute",
+    )
+    try:
+        first, second = d.serve("serve-a"), d.serve("serve-b")
+        a, b = httpx.Client(base_url=first, timeout=60), httpx.Client(base_url=second, timeout=60)
+        r = a.post("/api/users", json={"name": "staff1", "role": "staff"}, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        issued = {"Authorization": f"Bearer {r.json()['token']}"}
+        r = a.post("/api/me/token", headers=issued)  # the claim counts against the issued token, not this one
+        assert r.status_code == 200, r.text
+        staff = {"Authorization": f"Bearer {r.json()['token']}"}
+        codes = [(a, b)[i % 2].get("/api/me", headers=staff).status_code for i in range(14)]
+        allowed = codes.count(200)
+        assert set(codes) == {200, 429}, codes
+        assert allowed == (6 if storage == "redis" else 12), codes
+        if storage == "redis":
+            assert codes[:6] == [200] * 6 and 429 in codes[6::2] and 429 in codes[7::2], codes
+    finally:
+        d.stop()

@@ -8,7 +8,6 @@ import itertools
 import json
 import re
 import shutil
-import sqlite3
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from api.models import Job
 from api.pages import Located, locate
 from api.schemas import DocumentEditIn, DocumentOut, JobOut, MarkOut, PageOut
 from api.views import job_out
+from ingest.catalog import Row
 from ingest.chunking import document_id
 from ingest.errors import NotFound
 from ingest.manifest import MANIFEST_NAME
@@ -269,7 +269,7 @@ def highlights(text: str, quote: str) -> list[tuple[int, int]]:
 
 
 def _page_view(
-    desk: Desk, row: sqlite3.Row, page: int, quotes: Sequence[tuple[int | None, str]], keep: set[int | None]
+    desk: Desk, row: Row, page: int, quotes: Sequence[tuple[int | None, str]], keep: set[int | None]
 ) -> PageOut:
     """Page `page` of the live document `row`, with each quote marked in its text and, for a PDF whose
     original the library keeps, boxed on the page image. A quote found nowhere on this page is dropped
@@ -306,7 +306,7 @@ def _page_view(
     )
 
 
-def _original(desk: Desk, row: sqlite3.Row) -> Path | str:
+def _original(desk: Desk, row: Row) -> Path | str:
     """The indexed PDF's file, or why the page is shown as text only."""
     if Path(row["file"]).suffix.lower() != ".pdf":
         return ""  # Word, web and text documents have no pages to draw: their text is the document
@@ -396,7 +396,7 @@ def citation_page(
     return out
 
 
-def _closest_page(desk: Desk, row: sqlite3.Row, quote: str) -> int:
+def _closest_page(desk: Desk, row: Row, quote: str) -> int:
     """The page of the live document where `quote` is, or the page most like it."""
     best, best_score = 1, -1.0
     for number in range(1, int(row["pages"]) + 1):
