@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -34,11 +35,12 @@ log = logging.getLogger("regassist.desk")
 def rate_limit_storage(uri: str) -> Storage:
     """The `limits` storage the per-token counts live in: this process's memory, or a Redis that every
     process on every machine counts in. An unreachable Redis is refused at start, naming the setting."""
+    shown = re.sub(r"//[^/@]*@", "//***@", uri)  # never a password in a log
     storage = storage_from_string(uri)
     if not isinstance(storage, Storage):
-        raise ValueError(f"REGASSIST_RATE_LIMIT_STORAGE={uri!r}: an async storage; use its plain scheme")
+        raise ValueError(f"REGASSIST_RATE_LIMIT_STORAGE={shown!r}: an async storage; use its plain scheme")
     if not isinstance(storage, MemoryStorage) and not storage.check():
-        raise ConnectionError(f"REGASSIST_RATE_LIMIT_STORAGE={uri!r}: the rate-limit storage does not answer")
+        raise ConnectionError(f"REGASSIST_RATE_LIMIT_STORAGE={shown!r}: the rate-limit storage does not answer")
     return storage
 
 

@@ -396,8 +396,8 @@ class Cancelled(RegassistError):
 def db_now(session: Session) -> datetime:
     """The time leases are written and judged by: PostgreSQL's clock, which every worker on every machine
     shares (their own clocks may disagree by more than a lease), or this machine's for a SQLite file."""
-    if session.get_bind().dialect.name == "postgresql":
-        return _aware(session.scalars(select(func.now())).one())
+    if session.get_bind().dialect.name == "postgresql":  # the time now, not the transaction's start
+        return _aware(session.scalars(select(func.clock_timestamp())).one())
     return datetime.now(UTC)
 
 

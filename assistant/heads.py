@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Column, LargeBinary, MetaData, Table, Text, bindparam, func, select, text
+from sqlalchemy import Column, LargeBinary, MetaData, Table, Text, bindparam, func, inspect, select, text
 
 from ingest.catalog import catalog_engine, lock_schema
 
@@ -38,8 +38,9 @@ class HeadVectors:
         self._lock = threading.Lock()
         self._engine = catalog_engine(location)
         with self._engine.connect().execution_options(write=True) as conn, conn.begin():
-            lock_schema(conn)  # two processes must not both find it missing and create it
-            _HEADS.create(conn, checkfirst=True)
+            if not inspect(conn).has_table("heads"):
+                lock_schema(conn)  # two processes must not both find it missing and create it
+                _HEADS.create(conn, checkfirst=True)
 
     def _key(self, text: str) -> str:
         return hashlib.sha1(f"{self.model}\0{text}".encode()).hexdigest()

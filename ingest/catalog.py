@@ -10,6 +10,7 @@ Alembic (`ingest/migrations`), one process at a time.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, bindparam, create_engine, event, exc, text
+from sqlalchemy import Connection, Engine, RowMapping, String, bindparam, create_engine, event, exc, text
 
 from ingest.listing import DOCUMENTS
 from ingest.types import Chunk, DocumentMeta, PageInfo
@@ -26,7 +27,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "catalog"  # on PostgreSQL, beside the review desk's tables in the same database
 MIGRATE_LOCK = 7266  # PostgreSQL advisory lock key: changes to the catalog's schema (the desk's are in api.db)
 WRITE_LOCK = 7267  # PostgreSQL advisory lock key: the index's one writer (Catalog.writer)
+EDITS_LOCK = 7268  # PostgreSQL advisory lock key: an admin's metadata edits, merged one at a time
+WAIT_NOTE_S = 30.0  # a writer waiting on another says so this often
 HEAD = "0001"  # the newest migration; a catalog already there opens without loading Alembic
+
+log = logging.getLogger("regassist.catalog")
 
 # A catalog row: fields by name.
 Row = RowMapping
@@ -83,7 +88,10 @@ def catalog_engine(location: Path | str) -> Engine:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith("postgresql"):
         raise ValueError(f"a catalog lives in a SQLite file or a PostgreSQL database, not {location!r}")
-    return create_engine(url, pool_pre_ping=True, connect_args={"options": f"-c search_path={SCHEMA}"})
+    # Keepalives: a machine that vanishes without closing its connections (power, network) releases the
+    # writer lock it held within a minute or so, not after the kernel's two hours.
+    keepalives = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+    return create_engine(url, pool_pre_ping=True, connect_args={"options": f"-c search_path={SCHEMA}", **keepalives})
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -157,17 +165,57 @@ class Catalog:
         which would go live without them. On SQLite a lock file beside the catalog (one machine); on
         PostgreSQL a session advisory lock on a connection of its own, released if the process dies."""
         if isinstance(self.location, Path):
-            from filelock import FileLock
+            from filelock import FileLock, Timeout
 
-            with FileLock(self.location.with_name(self.location.name + ".writer.lock")):
-                yield
-            return
-        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": WRITE_LOCK})
+            lock = FileLock(self.location.with_name(self.location.name + ".writer.lock"))
+            while True:
+                try:
+                    lock.acquire(timeout=WAIT_NOTE_S)
+                    break
+                except Timeout:
+                    log.warning("waiting for another writer of %s to finish", self.location)
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": WRITE_LOCK})
+                lock.release()
+            return
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            waited = time.monotonic()
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": WRITE_LOCK}).scalar():
+                if time.monotonic() - waited > WAIT_NOTE_S:
+                    log.warning("waiting for another writer of the PostgreSQL catalog to finish")
+                    waited = time.monotonic()
+                time.sleep(0.2)
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": WRITE_LOCK})
+                except exc.DBAPIError:
+                    conn.invalidate()  # closing the session is what releases its lock then
+                    raise
+
+    def import_file(self, path: Path) -> int:
+        """Copy the catalog file at `path` (migrated first) into this empty catalog in one transaction; return
+        how many documents it held. Generation, identity and an admin's edits come with it."""
+        source = Catalog(path)
+        try:
+            with source._engine.connect() as src, self.transaction() as dst:
+                for table in ("meta", "documents", "pages", "chunks", "edits"):
+                    result = src.execute(text(f"SELECT * FROM {table}")).mappings()
+                    for part in result.partitions(1000):
+                        dst.execute(text(_insert(table, [str(k) for k in part[0]])), [dict(r) for r in part])
+            return len(source.documents())
+        finally:
+            source.close()
+
+    def _snapshot(self) -> Connection:
+        """A read connection whose statements all see one state (SQLite's transactions do; PostgreSQL's read
+        committed does not, so repeatable read there)."""
+        conn = self._engine.connect()
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        return conn
 
     def _rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         with self._engine.connect() as conn:
@@ -265,13 +313,14 @@ class Catalog:
                 },
             )
             info = list(page_info) or [PageInfo()] * len(pages)
-            db.execute(
-                text(_insert("pages", ("document_id", "number", "text", "label", "ocr_confidence"))),
-                [
-                    {"document_id": document_id, "number": i + 1, "text": t, **asdict(p)}
-                    for i, (t, p) in enumerate(zip(pages, info, strict=True))
-                ],
-            )
+            if pages:
+                db.execute(
+                    text(_insert("pages", ("document_id", "number", "text", "label", "ocr_confidence"))),
+                    [
+                        {"document_id": document_id, "number": i + 1, "text": t, **asdict(p)}
+                        for i, (t, p) in enumerate(zip(pages, info, strict=True))
+                    ],
+                )
             if chunks:
                 db.execute(
                     text(_insert("chunks", _CHUNK_COLUMNS)),
@@ -328,6 +377,8 @@ class Catalog:
         """Add `fields` to the edits kept for `file` (a later edit of a field replaces the earlier), or with
         `replace` make them the only ones (none: forget them); return all of them."""
         with self.transaction() as db:
+            if db.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE serialises this read-merge-write
+                db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EDITS_LOCK})
             if replace and not fields:
                 db.execute(text("DELETE FROM edits WHERE file = :file"), {"file": file})
                 return {}
@@ -360,7 +411,7 @@ class Catalog:
         ids = list(dict.fromkeys(ids))
         out: dict[str, Chunk] = {}
         query = text(_CHUNK_SELECT + "WHERE c.chunk_id IN :ids").bindparams(bindparam("ids", expanding=True))
-        with self._engine.connect() as conn:
+        with self._snapshot() as conn:  # the batches see one state: never both versions of a document
             for start in range(0, len(ids), 900):
                 for r in conn.execute(query, {"ids": ids[start : start + 900]}).mappings():
                     out[r["chunk_id"]] = row_to_chunk(r)
@@ -444,7 +495,7 @@ class PinnedCatalog(Catalog):
         )
 
     def _stream(self, sql: str, params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-        query = text(sql).bindparams(bindparam("only", expanding=True))
+        query = text(sql).bindparams(bindparam("only", expanding=True, type_=String))
         with self._engine.connect() as conn:
             yield from ((str(r[0]), str(r[1])) for r in conn.execute(query, {**params, **self._params}))
 

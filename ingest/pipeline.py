@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -130,6 +131,8 @@ def _one_writer(method: Callable[Concatenate[Index, P], R]) -> Callable[Concaten
     return write
 
 
+log = logging.getLogger("regassist.ingest")
+
 _FOLDER_LOCKS: dict[Path, threading.Lock] = {}
 _FOLDER_LOCKS_GUARD = threading.Lock()
 
@@ -224,6 +227,8 @@ class Index:
         )
         self.catalog = Catalog(settings.catalog_location)
         self._writing = threading.local()
+        if not isinstance(settings.catalog_location, Path):
+            self._adopt_catalog_file()
         self._check_catalog_identity()
         self.vectors = ChromaStore(
             settings.collection,
@@ -233,6 +238,28 @@ class Index:
             hnsw=HNSWParams(settings.hnsw_max_neighbors, settings.hnsw_ef_construction, settings.hnsw_ef_search),
         )
         self.lexical = LexicalIndex(self.data_dir / "lexical")
+
+    def _adopt_catalog_file(self) -> None:
+        """Move a catalog kept in the data folder into the PostgreSQL catalog, once.
+
+        A desk already on PostgreSQL kept its catalog in `catalog.sqlite3` until the catalog moved there too.
+        Started on an empty PostgreSQL catalog, it would see nothing live: approved answers would go back to
+        review and the next write would delete every vector as an orphan. So the file is copied over, under
+        the writer lock, and renamed `catalog.sqlite3.imported` (kept, not deleted). A file beside a
+        PostgreSQL catalog that already holds documents is left alone, and not read."""
+        path = self.data_dir / "catalog.sqlite3"
+        if not path.is_file():
+            return
+        with self.catalog.writer():
+            if self.catalog.generation() or self.catalog.documents():
+                log.warning("%s is not used: the catalog in PostgreSQL holds documents already", path)
+                return
+            n = self.catalog.import_file(path)
+        for suffix in ("", "-wal", "-shm"):
+            part = path.with_name(path.name + suffix)
+            if part.exists():
+                part.rename(part.with_name(f"catalog.sqlite3.imported{suffix}"))
+        log.warning("copied %d documents from %s into the PostgreSQL catalog", n, path)
 
     # --- identity ---------------------------------------------------------------------------
     def _check_catalog_identity(self) -> None:
@@ -258,7 +285,14 @@ class Index:
         import chromadb
         from chromadb.config import Settings
 
-        drop_catalog(settings.catalog_location)
+        location = settings.catalog_location
+        if not isinstance(location, Path) or location.is_file():  # not while another process writes it
+            catalog = Catalog(location)
+            with catalog.writer():
+                catalog.close()
+                drop_catalog(location)
+        else:
+            drop_catalog(location)
         shutil.rmtree(settings.data_dir / "lexical", ignore_errors=True)
         if settings.chroma_url:
             from urllib.parse import urlparse

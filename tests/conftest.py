@@ -19,6 +19,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# The tests start their own servers; a developer's own (exported as the README's deployment shows) must not
+# be written to, or dropped, by them.
+os.environ.pop("REGASSIST_DATABASE_URL", None)
+os.environ.pop("REGASSIST_CHROMA_URL", None)
+os.environ.pop("REGASSIST_RATE_LIMIT_STORAGE", None)
 
 from ingest.embedding import OnnxEmbedder
 from ingest.pipeline import Index

@@ -206,8 +206,11 @@ def test_two_services_and_a_worker_share_one_index_one_queue_and_one_audit_chain
     assert errors == [], errors[:5]
     assert len(latencies) >= 32
 
-    done = d.run("operator", "audit", "verify")
-    assert done.returncode == 0, done.stdout + done.stderr
+    # The chain's MACs, and every machine's own signed checkpoints, checked from an operator's machine.
+    kept = [d.root / f"{name}-data" / "audit-checkpoints.jsonl" for name in ("serve-a", "serve-b", "worker")]
+    assert any(p.is_file() for p in kept)
+    done = d.run("operator", "audit", "verify", *(a for p in kept if p.is_file() for a in ("--checkpoint", str(p))))
+    assert done.returncode == 0 and "matches" in done.stdout, done.stdout + done.stderr
     # Nothing of what is shared was kept in a process's own folder.
     for name in ("serve-a", "serve-b", "worker"):
         own = {p.name for p in (d.root / f"{name}-data").iterdir()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,24 +208,50 @@ def test_a_second_writer_never_strips_the_vectors_of_a_file_being_switched_in(
                 stripped.append(result.file)
 
     stop = threading.Event()
-    meddled = [0]
+    meddled: list[float] = []  # when each of the other writer's runs started
 
     def meddle() -> None:
         while not stop.is_set():
+            meddled.append(time.monotonic())
             other.ingest([])
-            meddled[0] += 1
 
     thread = threading.Thread(target=meddle)
     thread.start()
     try:
         report = writer.ingest([folder], progress=at_switch)
+        finished = time.monotonic()
     finally:
         stop.set()
         thread.join()
-    assert report.count("added") == 12 and meddled[0] >= 1
+    assert report.count("added") == 12 and meddled and meddled[0] < finished  # the two overlapped
     assert stripped == [], f"switched in without their vectors: {stripped}"
     assert writer.vectors.ids() == writer.catalog.chunk_ids()
     writer.close()
     other.close()
     if url:
         drop(url)
+
+
+def test_a_desk_already_on_postgresql_keeps_its_documents_when_the_catalog_moves_there(
+    tmp_path: Path, embedder: OnnxEmbedder, fresh_postgres: str
+) -> None:
+    """Upgrading: the catalog was a file in the data folder while the desk was on PostgreSQL. The first start
+    with the catalog in PostgreSQL must not find nothing live, or its first write deletes every vector."""
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"sop-{i}.txt").write_text(f"# SOP {i}\n\nRecords of line {i} are retained for {i + 5} years.\n")
+    before = Index(IngestSettings(data_dir=tmp_path / "data"), embedder=embedder)
+    before.ingest([folder])
+    before.catalog.record_edits("sop-1.txt", {"issuing_body": "QA"})
+    generation, chunk_ids = before.catalog.generation(), before.catalog.chunk_ids()
+    before.close()
+
+    after = Index(IngestSettings(data_dir=tmp_path / "data", database_url=fresh_postgres), embedder=embedder)
+    assert after.catalog.generation() == generation and after.catalog.chunk_ids() == chunk_ids
+    assert after.catalog.edits_for("sop-1.txt") == {"issuing_body": "QA"}
+    assert after.ingest([]).results == [] and after.vectors.ids() == chunk_ids  # no vector taken for an orphan
+    assert (tmp_path / "data" / "catalog.sqlite3.imported").is_file()
+    assert not (tmp_path / "data" / "catalog.sqlite3").exists()
+    after.close()
+    drop(fresh_postgres)
