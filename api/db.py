@@ -9,20 +9,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.database import DESK_MIGRATE_LOCK, SERIAL_LOCK, SQLITE_PRAGMAS, advisory_lock, sqlalchemy_url
+
 MIGRATIONS = Path(__file__).parent / "migrations"
-# PostgreSQL advisory lock keys: migrations, the desk's serialised writes (audit appends, starting a job
-# after checking none is pending), and job claims (api.jobs; apart, so claims never wait on the audit).
-MIGRATE_LOCK = 7263
-SERIAL_LOCK = 7264
-CLAIM_LOCK = 7265
-
-
-def advisory_lock(executor: Connection | Session, key: int) -> None:
-    """Hold PostgreSQL's transaction-scoped advisory lock `key` until the transaction ends."""
-    executor.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def make_engine(url: str) -> Engine:
@@ -36,15 +28,12 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            for pragma in SQLITE_PRAGMAS:
+                cur.execute(f"PRAGMA {pragma}")
             cur.close()
 
         return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(sqlalchemy_url(url), pool_pre_ping=True)
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -61,7 +50,7 @@ def migrate(engine: Engine) -> None:
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # several processes starting at once migrate one at a time
-            advisory_lock(conn, MIGRATE_LOCK)
+            advisory_lock(conn, DESK_MIGRATE_LOCK)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

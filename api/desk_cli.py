@@ -120,9 +120,9 @@ def worker(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Run background jobs (ingest, removal, evaluation) from the desk's database until stopped.
 
     Any number of workers, on this machine or others, share one database: each takes the next job, and a
-    job whose worker dies is taken again. They need the same index as the service: the catalog and data
-    folder, and the Chroma server (REGASSIST_CHROMA_URL) when the service uses one. SIGTERM or Ctrl-C
-    finishes the current job and stops.
+    job whose worker dies is taken again. They need the same index as the service: its catalog (a data
+    folder on this machine, or PostgreSQL; README "Running on several machines") and its Chroma server
+    (REGASSIST_CHROMA_URL). SIGTERM or Ctrl-C finishes the current job and stops.
     """
     import signal
 

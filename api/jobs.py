@@ -41,8 +41,9 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import case, func, select, update
 
 from api.audit import append
-from api.db import CLAIM_LOCK, serialise
+from api.db import serialise
 from api.models import Job, User
+from ingest.database import CLAIM_LOCK
 from ingest.errors import RegassistError
 from ingest.pipeline import FileResult, Index, expand_paths
 from ingest.types import DocumentMeta

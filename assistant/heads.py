@@ -18,14 +18,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Column, LargeBinary, MetaData, Table, Text, bindparam, func, inspect, select, text
+from sqlalchemy import Column, LargeBinary, MetaData, Table, Text, func, inspect, literal, select, text
 
 from ingest.catalog import catalog_engine, lock_schema
 
 Encode = Callable[[list[str]], np.ndarray]
 
 _HEADS = Table("heads", MetaData(), Column("key", Text, primary_key=True), Column("vec", LargeBinary, nullable=False))
-_FIND = select(_HEADS.c.key, _HEADS.c.vec).where(_HEADS.c.key.in_(bindparam("keys", expanding=True)))
 
 
 class HeadVectors:
@@ -46,15 +45,13 @@ class HeadVectors:
         return hashlib.sha1(f"{self.model}\0{text}".encode()).hexdigest()
 
     def _stored(self, keys: list[str], with_vectors: bool) -> dict[str, bytes]:
+        """The stored vectors of these keys (empty bytes for each, when only which are stored is wanted)."""
+        vec = _HEADS.c.vec if with_vectors else literal(b"")
         out: dict[str, bytes] = {}
         with self._engine.connect() as conn:
             for i in range(0, len(keys), 500):
-                part = keys[i : i + 500]
-                if with_vectors:
-                    out |= {str(k): bytes(v) for k, v in conn.execute(_FIND, {"keys": part})}
-                else:
-                    found = conn.execute(select(_HEADS.c.key).where(_HEADS.c.key.in_(part)))
-                    out |= {str(k): b"" for (k,) in found}
+                found = conn.execute(select(_HEADS.c.key, vec).where(_HEADS.c.key.in_(keys[i : i + 500])))
+                out |= {str(k): bytes(v) for k, v in found}
         return out
 
     def vectors(self, texts: list[str]) -> np.ndarray:

@@ -18,16 +18,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, String, bindparam, create_engine, event, exc, text
+from sqlalchemy import Connection, Engine, RowMapping, String, TextClause, bindparam, create_engine, event, exc, text
 
+from ingest.database import CATALOG_SCHEMA_LOCK, EDITS_LOCK, SQLITE_PRAGMAS, WRITE_LOCK, advisory_lock, sqlalchemy_url
 from ingest.listing import DOCUMENTS
 from ingest.types import Chunk, DocumentMeta, PageInfo
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "catalog"  # on PostgreSQL, beside the review desk's tables in the same database
-MIGRATE_LOCK = 7266  # PostgreSQL advisory lock key: changes to the catalog's schema (the desk's are in api.db)
-WRITE_LOCK = 7267  # PostgreSQL advisory lock key: the index's one writer (Catalog.writer)
-EDITS_LOCK = 7268  # PostgreSQL advisory lock key: an admin's metadata edits, merged one at a time
 WAIT_NOTE_S = 30.0  # a writer waiting on another says so this often
 HEAD = "0001"  # the newest migration; a catalog already there opens without loading Alembic
 
@@ -43,20 +41,9 @@ _CHUNK_SELECT = (
 )
 _DOC_FIELDS = ("title", "issuing_body", "jurisdiction", "doc_type", "status", "year", "source", "licence")
 _DOC_COLUMNS = ("document_id", "file", *_DOC_FIELDS, "pages", "size_bytes", "ingested_at")
-_CHUNK_COLUMNS = (
-    "chunk_id",
-    "document_id",
-    "ordinal",
-    "section",
-    "heading_path",
-    "page_start",
-    "page_end",
-    "char_start",
-    "char_end",
-    "kind",
-    "text",
-    "embed_text",
-)
+# Chunk fields stored as they are; the chunk's document, heading path (JSON) and embedded text are added.
+_CHUNK_FIELDS = ("chunk_id", "ordinal", "section", "page_start", "page_end", "char_start", "char_end", "kind", "text")
+_CHUNK_COLUMNS = (*_CHUNK_FIELDS, "document_id", "heading_path", "embed_text")
 
 
 def _insert(table: str, columns: Sequence[str]) -> str:
@@ -75,7 +62,7 @@ def catalog_engine(location: Path | str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # transactions are begun below, not by the driver
-            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
+            for pragma in SQLITE_PRAGMAS:
                 dbapi_conn.execute(f"PRAGMA {pragma}")
 
         @event.listens_for(engine, "begin")
@@ -83,9 +70,7 @@ def catalog_engine(location: Path | str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
         return engine
-    url = location
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    url = sqlalchemy_url(location)
     if not url.startswith("postgresql"):
         raise ValueError(f"a catalog lives in a SQLite file or a PostgreSQL database, not {location!r}")
     # Keepalives: a machine that vanishes without closing its connections (power, network) releases the
@@ -107,7 +92,7 @@ def lock_schema(conn: Connection) -> None:
     """On PostgreSQL, create the catalog's schema if need be and hold its lock until the transaction ends,
     so that processes starting at once change it one at a time (a no-op on SQLite, whose write lock does)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
+        advisory_lock(conn, CATALOG_SCHEMA_LOCK)
         conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
 
 
@@ -326,17 +311,9 @@ class Catalog:
                     text(_insert("chunks", _CHUNK_COLUMNS)),
                     [
                         {
-                            "chunk_id": c.chunk_id,
+                            **{k: getattr(c, k) for k in _CHUNK_FIELDS},
                             "document_id": document_id,
-                            "ordinal": c.ordinal,
-                            "section": c.section,
                             "heading_path": json.dumps(list(c.heading_path)),
-                            "page_start": c.page_start,
-                            "page_end": c.page_end,
-                            "char_start": c.char_start,
-                            "char_end": c.char_end,
-                            "kind": c.kind,
-                            "text": c.text,
                             "embed_text": embed_text,
                         }
                         for c, embed_text in chunks
@@ -378,7 +355,7 @@ class Catalog:
         `replace` make them the only ones (none: forget them); return all of them."""
         with self.transaction() as db:
             if db.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE serialises this read-merge-write
-                db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EDITS_LOCK})
+                advisory_lock(db, EDITS_LOCK)
             if replace and not fields:
                 db.execute(text("DELETE FROM edits WHERE file = :file"), {"file": file})
                 return {}
@@ -400,11 +377,12 @@ class Catalog:
 
     def iter_chunk_texts(self) -> Iterator[tuple[str, str]]:
         """(chunk id, embedded text) for every live chunk, in a stable order, read in batches."""
-        yield from self._stream("SELECT chunk_id, embed_text FROM chunks ORDER BY document_id, ordinal", {})
+        yield from self._stream(text("SELECT chunk_id, embed_text FROM chunks ORDER BY document_id, ordinal"), {})
 
-    def _stream(self, sql: str, params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    def _stream(self, query: TextClause, params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        """Two text columns of every row, read in batches."""
         with self._engine.connect().execution_options(stream_results=True, yield_per=2000) as conn:
-            yield from ((str(r[0]), str(r[1])) for r in conn.execute(text(sql), params))
+            yield from ((str(r[0]), str(r[1])) for r in conn.execute(query, params))
 
     def chunks_by_id(self, ids: Iterable[str]) -> dict[str, Chunk]:
         """Live chunks for the given ids; ids that are not live are simply absent."""
@@ -434,19 +412,11 @@ def row_to_chunk(r: Row) -> Chunk:
     """A catalog row (chunk joined with its document) as a Chunk."""
     meta = DocumentMeta(**{k: r[k] for k in _DOC_FIELDS})
     return Chunk(
-        chunk_id=r["chunk_id"],
+        **{k: r[k] for k in _CHUNK_FIELDS},
         document_id=r["document_id"],
         file=r["file"],
         title=r["title"],
-        ordinal=r["ordinal"],
-        section=r["section"],
         heading_path=tuple(json.loads(r["heading_path"])),
-        page_start=r["page_start"],
-        page_end=r["page_end"],
-        char_start=r["char_start"],
-        char_end=r["char_end"],
-        text=r["text"],
-        kind=r["kind"],
         meta=meta,
     )
 
@@ -487,17 +457,17 @@ class PinnedCatalog(Catalog):
         return [r for r in super().documents() if r["document_id"] in self.only]
 
     def chunk_ids(self) -> set[str]:
-        return {k for k, _ in self._stream("SELECT chunk_id, document_id FROM chunks WHERE document_id IN :only", {})}
+        return {k for k, _ in self._pinned("SELECT chunk_id, document_id FROM chunks WHERE document_id IN :only")}
 
     def iter_chunk_texts(self) -> Iterator[tuple[str, str]]:
-        yield from self._stream(
-            "SELECT chunk_id, embed_text FROM chunks WHERE document_id IN :only ORDER BY document_id, ordinal", {}
+        yield from self._pinned(
+            "SELECT chunk_id, embed_text FROM chunks WHERE document_id IN :only ORDER BY document_id, ordinal"
         )
 
-    def _stream(self, sql: str, params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    def _pinned(self, sql: str) -> Iterator[tuple[str, str]]:
+        """`_stream` over the pinned versions (`:only`)."""
         query = text(sql).bindparams(bindparam("only", expanding=True, type_=String))
-        with self._engine.connect() as conn:
-            yield from ((str(r[0]), str(r[1])) for r in conn.execute(query, {**params, **self._params}))
+        return self._stream(query, self._params)
 
     def chunks_by_id(self, ids: Iterable[str]) -> dict[str, Chunk]:
         return {k: c for k, c in super().chunks_by_id(ids).items() if c.document_id in self.only}
